@@ -1,0 +1,191 @@
+"""The ``chattycat`` command: ``serve`` and ``join``.
+
+This is the edge where errors become one-line messages and exit codes:
+nothing a user can cause (a bad flag, a port in use, an unreachable server,
+a corrupt history file) ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import ssl
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from chattycat._version import __version__
+from chattycat.errors import ChattyCatError, ConfigError
+from chattycat.loop import EventLoop
+from chattycat.messages import is_valid_room
+from chattycat.rooms import RoomsConfig
+from chattycat.server import ChatServer, ServerConfig
+from chattycat.store import SQLiteStore, default_history_path
+
+__all__ = ["main"]
+
+LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
+# File descriptors kept back from --max-connections for the listeners, the
+# history file and its WAL, the loop's wakeup socket and stdio.
+RESERVED_FDS = 32
+
+log = logging.getLogger("chattycat")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def setup_logging(level: str) -> None:
+    """Logs go to stderr: rich-formatted on a terminal, plain lines otherwise."""
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=Console(stderr=True), show_path=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _env(name: str) -> str:
+    return f"CHATTYCAT_{name.upper().replace('-', '_')}"
+
+
+def option(*decls: str, **kwargs: Any) -> Callable[[_F], _F]:
+    """A click option that can also be set by ``CHATTYCAT_<OPTION>``."""
+    long = next(d for d in decls if d.startswith("--"))
+    return click.option(*decls, envvar=_env(long[2:]), show_envvar=True, **kwargs)
+
+
+def _room_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not is_valid_room(value):
+        raise click.BadParameter("room names are 1-32 characters from a-z 0-9 _ -")
+    return value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="chattycat")
+def main() -> None:
+    """ChattyCat: a small self-hosted chat server and its terminal client."""
+
+
+@main.command()
+@option("--host", multiple=True, help="Address to listen on (repeatable). [default: all]")
+@option("--port", type=click.IntRange(0, 65535), default=9999, show_default=True,
+        help="TCP port (0: any free port).")
+@option("--db", "db", default=None, metavar="PATH",
+        help="SQLite history file; ':memory:' keeps no history. [default: in the user data dir]")
+@option("--default-room", default="lobby", show_default=True, callback=_room_name,
+        help="Room every new user joins.")
+@option("--max-frame", type=click.IntRange(1024, 2**32 - 1), default=65536, show_default=True,
+        help="Largest frame payload in bytes, either way.")
+@option("--max-outbuf", type=click.IntRange(1024), default=1024 * 1024, show_default=True,
+        help="Unsent bytes a client may have queued before it is dropped as too slow.")
+@option("--flood-rate", type=click.FloatRange(0), default=5.0, show_default=True,
+        help="Requests per second per connection; 0 disables flood control.")
+@option("--flood-burst", type=click.IntRange(1), default=10, show_default=True,
+        help="Requests a connection may send at once before the rate applies.")
+@option("--heartbeat", type=click.FloatRange(0), default=30.0, show_default=True,
+        help="Seconds of silence before the server pings; 0 disables heartbeats.")
+@option("--handshake-timeout", type=click.FloatRange(0, min_open=True), default=10.0,
+        show_default=True, help="Seconds a new connection has to send hello.")
+@option("--max-connections", type=click.IntRange(1), default=None,
+        help="Most simultaneous connections. [default: what the file-descriptor limit allows]")
+@option("--retain-days", type=click.FloatRange(0, min_open=True), default=None,
+        help="Delete messages older than this many days. [default: keep everything]")
+@option("--tls-cert", type=click.Path(dir_okay=False), default=None,
+        help="PEM certificate chain: serve TLS instead of plain TCP.")
+@option("--tls-key", type=click.Path(dir_okay=False), default=None,
+        help="PEM private key (if not inside --tls-cert).")
+@option("--log-level", type=LOG_LEVELS, default="info", show_default=True, help="Log verbosity.")
+def serve(
+    host: tuple[str, ...], port: int, db: str | None, default_room: str, max_frame: int,
+    max_outbuf: int, flood_rate: float, flood_burst: int, heartbeat: float,
+    handshake_timeout: float, max_connections: int | None, retain_days: float | None,
+    tls_cert: str | None, tls_key: str | None, log_level: str,
+) -> None:
+    """Run the chat server."""
+    setup_logging(log_level)
+    if tls_key is not None and tls_cert is None:
+        raise click.UsageError("--tls-key needs --tls-cert")
+    rooms = RoomsConfig(
+        default_room=default_room, max_frame=max_frame, flood_rate_per_s=flood_rate,
+        flood_burst=flood_burst, heartbeat_s=heartbeat, handshake_timeout_s=handshake_timeout,
+    )
+    try:
+        config = ServerConfig(
+            host=list(host) or None, port=port, rooms=rooms, max_outbuf_bytes=max_outbuf,
+            max_connections=_connection_limit(max_connections),
+            ssl_context=_server_tls(tls_cert, tls_key) if tls_cert else None,
+            handshake_timeout_s=handshake_timeout, retain_days=retain_days,
+        )
+        db_path = db if db is not None else str(default_history_path())
+        _run_server(config, db_path)
+    except ChattyCatError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _run_server(config: ServerConfig, db_path: str) -> None:
+    store = SQLiteStore(db_path)
+    loop = EventLoop()
+    try:
+        server = ChatServer(loop, store, config)
+        try:
+            addresses = server.start()
+        except OSError as exc:
+            raise ConfigError(str(exc.strerror or exc)) from None
+        shown = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in addresses)
+        scheme = "TLS" if config.ssl_context else "TCP"
+        log.info("chattycat %s listening on %s (%s); history in %s", __version__, shown, scheme,
+                 db_path)
+        server.on_stopped = loop.stop
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.stop)
+        loop.run_forever()
+        log.info("stopped")
+    finally:
+        store.close()
+        loop.close()
+
+
+def _connection_limit(requested: int | None) -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit; connections get what it allows."""
+    try:
+        import resource
+    except ImportError:  # Windows has no rlimits; select() there caps at 512 sockets
+        return requested or 500
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the file-descriptor limit from %d: %s", soft, exc)
+    allowed = max(1, soft - RESERVED_FDS)
+    if requested is not None and requested > allowed:
+        log.warning("--max-connections %d exceeds what %d file descriptors allow; using %d",
+                    requested, soft, allowed)
+        return allowed
+    return requested or allowed
+
+
+def _server_tls(cert: str, key: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"cannot read TLS file {exc.filename}: no such file") from None
+    except PermissionError as exc:
+        raise ConfigError(f"cannot read TLS file {exc.filename}: permission denied") from None
+    except (ssl.SSLError, OSError) as exc:
+        files = cert if key is None else f"{cert} / {key}"
+        raise ConfigError(f"cannot use TLS certificate/key {files}: {exc}") from None
+    return context

@@ -1,0 +1,896 @@
+"""Non-blocking byte streams (plain TCP and TLS) on :class:`~chattycat.loop.EventLoop`.
+
+Modelled on asyncio's selector transports, with one twist: ``write()`` never
+sends. It queues the data and schedules one flush with
+``loop.call_before_poll``, so everything written to a connection during a loop
+pass leaves in a single ``sendmsg()``. A chat server turns one incoming message
+into a write to every member of a room; without coalescing, each of those
+becomes its own system call and its own TCP segment.
+
+TLS runs through an ``ssl.SSLObject`` between two ``ssl.MemoryBIO``s, so the
+encrypted bytes go through exactly the same queue, flush and water marks as
+plain ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import errno
+import itertools
+import logging
+import os
+import socket
+import ssl
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from chattycat.loop import EventLoop, TimerHandle
+
+__all__ = ["Connector", "Listener", "Protocol", "Transport", "connect", "listen"]
+
+logger = logging.getLogger("chattycat.transport")
+
+RECV_CHUNK_BYTES = 256 * 1024
+DEFAULT_HIGH_WATER_BYTES = 64 * 1024
+DEFAULT_LOW_WATER_BYTES = 16 * 1024
+# close() waits this long for the peer to take our pending output (and TLS close_notify);
+# a client that stopped reading must not pin a file descriptor forever.
+CLOSE_FLUSH_TIMEOUT_S = 10.0
+ACCEPT_BATCH_MAX = 100
+# When accept() fails for lack of descriptors or memory, retrying at once would spin:
+# the listening socket stays readable. Stop watching it for a moment instead.
+ACCEPT_RETRY_DELAY_S = 0.25
+ACCEPT_WARNING_INTERVAL_S = 60.0
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# Without MSG_NOSIGNAL a write to a reset connection raises SIGPIPE in programs that
+# embed us and do not ignore it the way the Python interpreter does.
+_SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
+_HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
+_FALLBACK_JOIN_BYTES = 256 * 1024
+
+
+def _iov_max() -> int:
+    try:
+        value = os.sysconf("SC_IOV_MAX")
+    except (AttributeError, ValueError, OSError):
+        return 16
+    return min(value, 1024) if value > 0 else 16
+
+
+_IOV_MAX = _iov_max()
+
+
+class Protocol:
+    """Callbacks of one connection; subclass and override what you need."""
+
+    def connection_made(self, transport: Transport) -> None:
+        """The connection is up (after the TLS handshake, with TLS)."""
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes arrived (already decrypted, with TLS)."""
+
+    def eof_received(self) -> bool | None:
+        """The peer will send no more; return True to keep our side open for writing."""
+        return None
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """The connection is closed; ``exc`` is None after close()/abort()/clean EOF."""
+
+    def connection_failed(self, exc: BaseException) -> None:
+        """An outbound connection (or its TLS handshake) failed before connection_made."""
+
+    def pause_writing(self) -> None:
+        """The write buffer went above the high-water mark: stop producing."""
+
+    def resume_writing(self) -> None:
+        """The write buffer drained to the low-water mark: produce again."""
+
+
+class _State(enum.Enum):
+    CONNECTING = "connecting"  # protocol not made yet: TLS handshake or connection_made pending
+    OPEN = "open"
+    CLOSING = "closing"  # close() called: flushing output, then the socket is closed
+    CLOSED = "closed"  # connection_lost is scheduled or done
+
+
+class _TLS:
+    """The TLS engine of one transport: an SSLObject between two memory BIOs."""
+
+    def __init__(
+        self, context: ssl.SSLContext, server_side: bool, server_hostname: str | None
+    ) -> None:
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = context.wrap_bio(
+            self.incoming, self.outgoing, server_side=server_side, server_hostname=server_hostname
+        )
+        # Application bytes not yet encrypted. Encrypting once per flush instead of
+        # once per write() turns N small writes into one TLS record, not N.
+        self.plaintext: list[bytes] = []
+        self.plaintext_bytes = 0
+
+    def do_handshake(self) -> bool:
+        try:
+            self.obj.do_handshake()
+        except ssl.SSLWantReadError:
+            return False
+        return True
+
+    def encrypt(self) -> None:
+        if not self.plaintext:
+            return
+        try:
+            self.obj.write(b"".join(self.plaintext))
+        except ssl.SSLWantReadError:
+            return  # a TLS 1.2 renegotiation is under way; retried after the next read
+        self.plaintext.clear()
+        self.plaintext_bytes = 0
+
+    def decrypt(self, data: bytes) -> tuple[bytes, bool]:
+        """Feed ciphertext; return the plaintext now available and whether close_notify came."""
+        if data:
+            self.incoming.write(data)
+        chunks: list[bytes] = []
+        try:
+            while chunk := self.obj.read(RECV_CHUNK_BYTES):
+                chunks.append(chunk)
+        except ssl.SSLWantReadError:
+            return b"".join(chunks), False
+        except ssl.SSLZeroReturnError:
+            pass
+        return b"".join(chunks), True
+
+
+class Transport:
+    """One connection: buffered, coalesced writes; reads delivered to a Protocol.
+
+    Created by :func:`listen` and :func:`connect`, not directly.
+    """
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        sock: socket.socket,
+        protocol_factory: Callable[[], Protocol],
+        *,
+        tls: _TLS | None = None,
+        handshake_timeout_s: float | None = None,
+        on_handshake_failed: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self._loop = loop
+        self._sock = sock
+        self._protocol_factory = protocol_factory
+        self._protocol = Protocol()  # a no-op stand-in until the real one is made
+        self._tls = tls
+        self._on_handshake_failed = on_handshake_failed
+        self._state = _State.CONNECTING
+        self._pending: deque[memoryview] = deque()  # ciphertext, with TLS
+        self._pending_bytes = 0
+        self._flush_scheduled = False
+        self._writing = False  # write interest registered with the loop
+        self._reading = False  # read interest registered with the loop
+        self._reading_paused = False
+        self._eof = False
+        self._protocol_paused = False
+        self._high_water = DEFAULT_HIGH_WATER_BYTES
+        self._low_water = DEFAULT_LOW_WATER_BYTES
+        self._close_timer: TimerHandle | None = None
+        self._handshake_timer: TimerHandle | None = None
+        self._extra: dict[str, object] = {"socket": sock}
+        for name, getter in (("peername", sock.getpeername), ("sockname", sock.getsockname)):
+            with contextlib.suppress(OSError):  # already reset by the peer
+                self._extra[name] = getter()
+        if tls is None:
+            loop.call_soon(self._make_connection)
+            return
+        if handshake_timeout_s is not None:
+            self._handshake_timer = loop.call_later(handshake_timeout_s, self._handshake_timed_out)
+        self._update_reading()
+        self._continue_handshake()
+
+    # -- public interface -------------------------------------------------------------
+
+    @property
+    def loop(self) -> EventLoop:
+        """The loop this transport runs on."""
+        return self._loop
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue ``data``; it is sent at the end of this loop pass, coalesced with other writes."""
+        if self._state is not _State.OPEN:
+            logger.debug("write() on a %s transport ignored", self._state.value)
+            return
+        # Copy mutable buffers: the caller may reuse them before we send.
+        chunk = data if isinstance(data, bytes) else bytes(data)
+        if not chunk:
+            return
+        if self._tls is not None:
+            self._tls.plaintext.append(chunk)
+            self._tls.plaintext_bytes += len(chunk)
+        else:
+            self._pending.append(memoryview(chunk))
+            self._pending_bytes += len(chunk)
+        self._schedule_flush()
+        self._maybe_pause_protocol()
+
+    def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+        """Queue several chunks; they leave together with anything else written this pass."""
+        for chunk in chunks:
+            self.write(chunk)
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes written but not yet accepted by the kernel."""
+        plaintext = self._tls.plaintext_bytes if self._tls is not None else 0
+        return self._pending_bytes + plaintext
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        """Set the water marks for pause_writing()/resume_writing() (64 KiB / 16 KiB)."""
+        if high is None:
+            high = DEFAULT_HIGH_WATER_BYTES if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not 0 <= low <= high:
+            raise ValueError(f"need 0 <= low <= high, got high={high} low={low}")
+        self._high_water, self._low_water = high, low
+        self._maybe_pause_protocol()
+        self._maybe_resume_protocol()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        """The (low, high) water marks."""
+        return self._low_water, self._high_water
+
+    def pause_reading(self) -> None:
+        """Stop calling data_received until resume_reading()."""
+        self._reading_paused = True
+        self._update_reading()
+
+    def resume_reading(self) -> None:
+        """Undo pause_reading()."""
+        self._reading_paused = False
+        self._update_reading()
+
+    def is_reading(self) -> bool:
+        """Whether the transport is watching its socket for input."""
+        return self._reading
+
+    def close(self) -> None:
+        """Stop reading, flush pending output (and TLS close_notify), then close."""
+        if self._state is not _State.OPEN:
+            if self._state is _State.CONNECTING:
+                self._force_close(None)
+            return
+        self._state = _State.CLOSING
+        self._update_reading()
+        if self._tls is not None:
+            self._tls.encrypt()
+            # Queues our close_notify; we do not wait for the peer's (SSLWantReadError).
+            with contextlib.suppress(ssl.SSLError):
+                self._tls.obj.unwrap()
+            self._pump_tls_output()
+        if self.get_write_buffer_size() == 0:
+            self._force_close(None)
+            return
+        self._close_timer = self._loop.call_later(CLOSE_FLUSH_TIMEOUT_S, self._close_timed_out)
+        self._schedule_flush()
+
+    def abort(self) -> None:
+        """Discard pending output and close now."""
+        self._force_close(None)
+
+    def is_closing(self) -> bool:
+        """Whether close() or abort() was called or the connection was lost."""
+        return self._state in (_State.CLOSING, _State.CLOSED)
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        """"peername", "sockname", "socket", and with TLS "ssl_object", "peercert", "cipher"."""
+        if name in self._extra:
+            return self._extra[name]
+        tls = self._tls
+        if tls is None or self._state is _State.CONNECTING:
+            return default
+        if name == "ssl_object":
+            return tls.obj
+        if name == "peercert":
+            return tls.obj.getpeercert()
+        if name == "cipher":
+            return tls.obj.cipher()
+        return default
+
+    def __repr__(self) -> str:
+        return f"<Transport {self._state.value} peer={self._extra.get('peername')}>"
+
+    # -- connection setup -------------------------------------------------------------
+
+    def _make_connection(self) -> None:
+        if self._state is not _State.CONNECTING:
+            return
+        try:
+            self._protocol = self._protocol_factory()
+        except Exception:
+            logger.exception("protocol factory failed; dropping the connection")
+            self._force_close(None)
+            return
+        self._state = _State.OPEN
+        try:
+            self._protocol.connection_made(self)
+        except Exception as exc:
+            self._protocol_failed("connection_made", exc)
+            return
+        self._update_reading()
+
+    def _continue_handshake(self) -> None:
+        assert self._tls is not None
+        try:
+            done = self._tls.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            self._pump_tls_output()
+            self._send_pending()  # best effort: tell the peer why (the alert)
+            self._handshake_failed(exc)
+            return
+        self._pump_tls_output()
+        if not done:
+            return
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+        self._make_connection()
+        if self._state is _State.OPEN:
+            # Application data may have arrived in the same segment as the last handshake flight.
+            self._receive_tls(b"")
+
+    def _handshake_timed_out(self) -> None:
+        self._handshake_failed(TimeoutError("TLS handshake timed out"))
+
+    def _handshake_failed(self, exc: BaseException) -> None:
+        if self._state is not _State.CONNECTING:
+            return
+        logger.debug("TLS handshake with %s failed: %r", self._extra.get("peername"), exc)
+        self._force_close(None)
+        if self._on_handshake_failed is not None:
+            self._on_handshake_failed(exc)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _update_reading(self) -> None:
+        if self._state is _State.CONNECTING:
+            want = self._tls is not None  # the handshake needs input; plain waits for the protocol
+        elif self._state is _State.OPEN:
+            want = not self._reading_paused and not self._eof
+        else:
+            want = False
+        if want == self._reading:
+            return
+        self._reading = want
+        if want:
+            self._loop.add_reader(self._sock, self._on_readable)
+        else:
+            self._loop.remove_reader(self._sock)
+
+    def _on_readable(self) -> None:
+        try:
+            data = self._sock.recv(RECV_CHUNK_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            if self._state is _State.CONNECTING:
+                self._handshake_failed(exc)
+            else:
+                self._fatal_error(exc)
+            return
+        if self._tls is None:
+            if data:
+                self._deliver(data)
+            else:
+                self._on_eof()
+        elif self._state is _State.CONNECTING:
+            if data:
+                self._tls.incoming.write(data)
+                self._continue_handshake()
+            else:
+                self._handshake_failed(ConnectionResetError("peer closed during the TLS handshake"))
+        elif data:
+            self._receive_tls(data)
+        else:
+            # A raw EOF without close_notify. Our framing detects a truncated message,
+            # so treat it like a normal EOF rather than an attack.
+            self._on_eof()
+
+    def _receive_tls(self, data: bytes) -> None:
+        assert self._tls is not None
+        try:
+            plaintext, eof = self._tls.decrypt(data)
+        except ssl.SSLError as exc:
+            self._fatal_error(exc)
+            return
+        self._pump_tls_output()  # session tickets, key updates, alerts
+        if self._tls.plaintext:
+            self._schedule_flush()  # writes held back by a renegotiation can go now
+        if plaintext:
+            self._deliver(plaintext)
+        if eof and self._state is _State.OPEN:
+            self._on_eof()
+
+    def _deliver(self, data: bytes) -> None:
+        try:
+            self._protocol.data_received(data)
+        except Exception as exc:
+            self._protocol_failed("data_received", exc)
+
+    def _on_eof(self) -> None:
+        self._eof = True
+        self._update_reading()
+        try:
+            keep_open = self._protocol.eof_received()
+        except Exception as exc:
+            self._protocol_failed("eof_received", exc)
+            return
+        if not keep_open:
+            self.close()
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _schedule_flush(self) -> None:
+        # While write interest is registered the writable callback sends; no flush needed.
+        if not self._flush_scheduled and not self._writing and self._state is not _State.CLOSED:
+            self._flush_scheduled = True
+            self._loop.call_before_poll(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._state is not _State.CLOSED and not self._writing:
+            self._write_out()
+
+    def _on_writable(self) -> None:
+        if self._state is not _State.CLOSED:
+            self._write_out()
+
+    def _write_out(self) -> None:
+        """Send what the kernel takes now; watch for writability only if some remains."""
+        if self._tls is not None and self._state is not _State.CONNECTING:
+            self._tls.encrypt()
+            self._pump_tls_output()
+        error = self._send_pending()
+        if error is not None:
+            self._fatal_error(error)
+            return
+        if self._pending and not self._writing:
+            self._writing = True
+            self._loop.add_writer(self._sock, self._on_writable)
+        elif not self._pending and self._writing:
+            self._writing = False
+            self._loop.remove_writer(self._sock)
+        self._maybe_resume_protocol()
+        if self._state is _State.CLOSING and self.get_write_buffer_size() == 0:
+            self._force_close(None)
+
+    def _send_pending(self) -> OSError | None:
+        while self._pending:
+            buffers = list(itertools.islice(self._pending, _IOV_MAX))
+            try:
+                sent = self._send_buffers(buffers)
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError as exc:
+                return exc
+            self._consume(sent)
+            if sent < sum(len(buffer) for buffer in buffers):
+                return None  # the kernel buffer is full
+        return None
+
+    def _send_buffers(self, buffers: list[memoryview]) -> int:
+        """One system call: ``sendmsg`` (scatter/gather), else ``send`` of a joined chunk."""
+        if _HAS_SENDMSG:
+            return self._sock.sendmsg(buffers, (), _SEND_FLAGS)
+        if len(buffers) == 1 or len(buffers[0]) >= _FALLBACK_JOIN_BYTES:
+            return self._sock.send(buffers[0])
+        joined, size = [], 0
+        for buffer in buffers:  # join small chunks only, so big ones are never re-copied
+            if size + len(buffer) > _FALLBACK_JOIN_BYTES:
+                break
+            joined.append(buffer)
+            size += len(buffer)
+        return self._sock.send(b"".join(joined))
+
+    def _consume(self, sent: int) -> None:
+        # The unsent remainder stays as a memoryview slice: no copying, even for a
+        # 50 MB buffer sent in 200 KB bites.
+        self._pending_bytes -= sent
+        while sent:
+            head = self._pending[0]
+            if len(head) <= sent:
+                sent -= len(head)
+                self._pending.popleft()
+            else:
+                self._pending[0] = head[sent:]
+                sent = 0
+
+    def _pump_tls_output(self) -> None:
+        assert self._tls is not None
+        data = self._tls.outgoing.read()
+        if data:
+            self._pending.append(memoryview(data))
+            self._pending_bytes += len(data)
+            self._schedule_flush()
+
+    def _maybe_pause_protocol(self) -> None:
+        if self._protocol_paused or self.get_write_buffer_size() <= self._high_water:
+            return
+        self._protocol_paused = True
+        try:
+            self._protocol.pause_writing()
+        except Exception:
+            logger.exception("protocol.pause_writing() failed")
+
+    def _maybe_resume_protocol(self) -> None:
+        if not self._protocol_paused or self.get_write_buffer_size() > self._low_water:
+            return
+        self._protocol_paused = False
+        try:
+            self._protocol.resume_writing()
+        except Exception:
+            logger.exception("protocol.resume_writing() failed")
+
+    # -- closing ----------------------------------------------------------------------
+
+    def _close_timed_out(self) -> None:
+        logger.debug("%r: pending output not flushed in %s s; closing", self, CLOSE_FLUSH_TIMEOUT_S)
+        self._force_close(TimeoutError("close() could not flush the pending output"))
+
+    def _fatal_error(self, exc: BaseException) -> None:
+        # Resets and broken pipes are routine on the Internet: one closed connection,
+        # not an alarm. Anything else is a bug and deserves a traceback.
+        if isinstance(exc, OSError):
+            logger.debug("%r: connection lost: %r", self, exc)
+        else:
+            logger.error("%r: fatal error", self, exc_info=exc)
+        self._force_close(exc)
+
+    def _protocol_failed(self, method: str, exc: Exception) -> None:
+        logger.error("protocol.%s() failed; aborting %r", method, self, exc_info=exc)
+        self._force_close(exc)
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        """Close now, dropping output; connection_lost(exc) follows via call_soon if made."""
+        if self._state is _State.CLOSED:
+            return
+        protocol_made = self._state is not _State.CONNECTING
+        self._state = _State.CLOSED
+        for timer in (self._close_timer, self._handshake_timer):
+            if timer is not None:
+                timer.cancel()
+        self._pending.clear()
+        self._pending_bytes = 0
+        if self._tls is not None:
+            self._tls.plaintext.clear()
+            self._tls.plaintext_bytes = 0
+        self._update_reading()
+        if self._writing:
+            self._writing = False
+            self._loop.remove_writer(self._sock)
+        if protocol_made:
+            # Never re-entrantly: the protocol may be in the middle of write() or data_received.
+            self._loop.call_soon(self._call_connection_lost, exc)
+        else:
+            self._sock.close()
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        except Exception:
+            logger.exception("protocol.connection_lost() failed")
+        finally:
+            self._sock.close()
+
+
+class Listener:
+    """Listening sockets that make a Transport and Protocol per accepted connection."""
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        sockets: list[socket.socket],
+        protocol_factory: Callable[[], Protocol],
+        *,
+        backlog: int,
+        ssl_context: ssl.SSLContext | None,
+        ssl_handshake_timeout_s: float,
+    ) -> None:
+        self.sockets = sockets
+        self._loop = loop
+        self._protocol_factory = protocol_factory
+        self._accept_batch = max(1, min(backlog, ACCEPT_BATCH_MAX))
+        self._ssl_context = ssl_context
+        self._ssl_handshake_timeout_s = ssl_handshake_timeout_s
+        self._closed = False
+        self._retry_timers: dict[int, TimerHandle] = {}
+        self._last_warning_time = float("-inf")
+        for sock in sockets:
+            loop.add_reader(sock, self._on_acceptable, sock)
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """The (host, port) pairs actually bound, e.g. to learn an OS-chosen port."""
+        return [(sock.getsockname()[0], sock.getsockname()[1]) for sock in self.sockets]
+
+    def close(self) -> None:
+        """Stop accepting; existing transports are unaffected."""
+        if self._closed:
+            return
+        self._closed = True
+        for timer in self._retry_timers.values():
+            timer.cancel()
+        for sock in self.sockets:
+            self._loop.remove_reader(sock)
+            sock.close()
+
+    def _on_acceptable(self, sock: socket.socket) -> None:
+        # Accept a batch per wake-up: under a connection storm one accept per
+        # select() would make the backlog overflow.
+        for _ in range(self._accept_batch):
+            try:
+                conn, _address = sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                self._back_off(sock, exc)
+                return
+            self._start_transport(conn)
+
+    def _back_off(self, sock: socket.socket, exc: OSError) -> None:
+        now = self._loop.time()
+        recently_warned = now - self._last_warning_time < ACCEPT_WARNING_INTERVAL_S
+        if exc.errno in _RESOURCE_ERRNOS and recently_warned:
+            logger.debug("accept() still failing: %s", exc)
+        elif exc.errno in _RESOURCE_ERRNOS:
+            self._last_warning_time = now
+            logger.warning(
+                "accept() failed on %s: %s; pausing new connections for %s s "
+                "(existing ones are still served; consider raising the open-files limit)",
+                sock.getsockname(), exc.strerror, ACCEPT_RETRY_DELAY_S,
+            )
+        else:
+            logger.error("accept() failed on %s", sock.getsockname(), exc_info=exc)
+        self._loop.remove_reader(sock)
+        self._retry_timers[sock.fileno()] = self._loop.call_later(
+            ACCEPT_RETRY_DELAY_S, self._resume_accepting, sock
+        )
+
+    def _resume_accepting(self, sock: socket.socket) -> None:
+        if not self._closed:
+            self._loop.add_reader(sock, self._on_acceptable, sock)
+
+    def _start_transport(self, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        _set_nodelay(conn)
+        tls = _TLS(self._ssl_context, True, None) if self._ssl_context is not None else None
+        Transport(
+            self._loop, conn, self._protocol_factory,
+            tls=tls, handshake_timeout_s=self._ssl_handshake_timeout_s if tls else None,
+        )
+
+
+def listen(
+    loop: EventLoop,
+    protocol_factory: Callable[[], Protocol],
+    host: str | Sequence[str] | None,
+    port: int,
+    *,
+    backlog: int = 1024,
+    ssl_context: ssl.SSLContext | None = None,
+    ssl_handshake_timeout_s: float = 10.0,
+    reuse_address: bool = True,
+) -> Listener:
+    """Listen on ``host`` (None or "" = every interface, IPv4 and IPv6) and ``port``.
+
+    Binding errors (address in use, permission denied) raise OSError right here.
+    With port 0 the OS picks a port, and every socket shares it.
+    """
+    hosts: list[str | None]
+    if host is None or host == "":
+        hosts = [None]
+    elif isinstance(host, str):
+        hosts = [host]
+    else:
+        hosts = list(host)
+    wildcard = hosts == [None]
+    infos = []
+    for name in hosts:
+        try:
+            infos += socket.getaddrinfo(
+                name, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+            )
+        except socket.gaierror as exc:
+            raise OSError(exc.errno, f"cannot resolve {name!r}: {exc.strerror}") from exc
+    unique = {(info[0], info[4]): info for info in infos}.values()  # hosts may overlap
+    sockets: list[socket.socket] = []
+    try:
+        for family, type_, proto, _canonname, sockaddr in unique:
+            bound_port = sockets[0].getsockname()[1] if sockets and port == 0 else port
+            address = (sockaddr[0], bound_port, *sockaddr[2:])
+            sock = _bind_socket(family, type_, proto, address,
+                                reuse_address=reuse_address, optional=wildcard and bool(sockets))
+            if sock is not None:
+                sock.listen(backlog)
+                sock.setblocking(False)
+                sockets.append(sock)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    if not sockets:
+        raise OSError(errno.EADDRNOTAVAIL, f"no address to listen on for {host!r}")
+    return Listener(loop, sockets, protocol_factory, backlog=backlog,
+                    ssl_context=ssl_context, ssl_handshake_timeout_s=ssl_handshake_timeout_s)
+
+
+def _bind_socket(
+    family: int, type_: int, proto: int, address: tuple[Any, ...], *,
+    reuse_address: bool, optional: bool,
+) -> socket.socket | None:
+    """A bound socket; None if ``optional`` and the family is unavailable (IPv6 disabled)."""
+    try:
+        sock = socket.socket(family, type_, proto)
+    except OSError as exc:
+        if optional and exc.errno == errno.EAFNOSUPPORT:
+            return None
+        raise
+    try:
+        # On Windows SO_REUSEADDR lets another process steal the port; elsewhere it
+        # only skips TIME_WAIT, so a restarted server can bind at once.
+        if reuse_address and sys.platform != "win32":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            # One socket per family; without this, "::" would also grab IPv4 and
+            # the IPv4 socket's bind would fail with EADDRINUSE.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if optional and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+            return None
+        where = f"[{address[0]}]" if family == socket.AF_INET6 else address[0]
+        raise OSError(exc.errno, f"cannot listen on {where}:{address[1]}: {exc.strerror}") from exc
+    return sock
+
+
+def _set_nodelay(sock: socket.socket) -> None:
+    # Chat lines are small and latency-bound; Nagle would hold them back waiting for
+    # ACKs. Coalescing in the transport already keeps segments full.
+    with contextlib.suppress(OSError):  # not TCP (e.g. a Unix socket)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class Connector:
+    """An outbound connection attempt; ``cancel()`` abandons it."""
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        protocol: Protocol,
+        host: str,
+        port: int,
+        *,
+        timeout_s: float,
+        ssl_context: ssl.SSLContext | None,
+        server_hostname: str | None,
+    ) -> None:
+        self._loop = loop
+        self._protocol = protocol
+        self._host, self._port = host, port
+        self._ssl_context = ssl_context
+        self._server_hostname = server_hostname if server_hostname is not None else host
+        self._done = False
+        self._sock: socket.socket | None = None
+        self._transport: Transport | None = None
+        self._addresses: list[tuple[int, int, int, tuple[Any, ...]]] = []
+        self._last_error: OSError | None = None
+        self._deadline = loop.time() + timeout_s
+        self._timer = loop.call_at(self._deadline, self._timed_out, timeout_s)
+        loop.call_soon(self._start)
+
+    def cancel(self) -> None:
+        """Abandon the attempt (no further callbacks); a no-op once connected."""
+        if self._done:
+            return
+        self._finish()
+        if self._transport is not None:
+            self._transport.abort()  # still handshaking: closes without callbacks
+
+    def _start(self) -> None:
+        if self._done:
+            return
+        try:
+            # Blocking, but instant for numeric addresses and "localhost".
+            infos = socket.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._addresses = [(info[0], info[1], info[2], info[4]) for info in infos]
+        self._try_next_address()
+
+    def _try_next_address(self) -> None:
+        while self._addresses:
+            family, type_, proto, address = self._addresses.pop(0)
+            try:
+                sock = socket.socket(family, type_, proto)
+            except OSError as exc:  # e.g. IPv6 disabled on this host
+                self._last_error = exc
+                continue
+            sock.setblocking(False)
+            err = sock.connect_ex(address)
+            if err in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EINTR):
+                self._sock = sock
+                self._loop.add_writer(sock, self._on_connect_ready, address)
+                return
+            sock.close()
+            self._last_error = OSError(err, f"connect to {address}: {os.strerror(err)}")
+        self._fail(self._last_error or OSError(f"no address for {self._host!r}"))
+
+    def _on_connect_ready(self, address: tuple[Any, ...]) -> None:
+        sock = self._sock
+        assert sock is not None
+        self._loop.remove_writer(sock)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            sock.close()
+            self._sock = None
+            self._last_error = OSError(err, f"connect to {address}: {os.strerror(err)}")
+            self._try_next_address()
+            return
+        _set_nodelay(sock)
+        self._sock = None  # the transport owns it now
+        if self._ssl_context is None:
+            self._finish()
+            Transport(self._loop, sock, lambda: self._protocol)
+            return
+        tls = _TLS(self._ssl_context, False, self._server_hostname)
+        self._transport = Transport(
+            self._loop, sock, self._handshake_done, tls=tls, on_handshake_failed=self._fail
+        )
+
+    def _handshake_done(self) -> Protocol:
+        self._finish()
+        return self._protocol
+
+    def _timed_out(self, timeout_s: float) -> None:
+        self._fail(TimeoutError(f"connect to {self._host}:{self._port} timed out after "
+                                f"{timeout_s} s"))
+
+    def _finish(self) -> None:
+        self._done = True
+        self._timer.cancel()
+        if self._sock is not None:
+            self._loop.remove_writer(self._sock)
+            self._sock.close()
+            self._sock = None
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._done:
+            return
+        self._finish()
+        if self._transport is not None:
+            self._transport.abort()
+        try:
+            self._protocol.connection_failed(exc)
+        except Exception:
+            logger.exception("protocol.connection_failed() failed")
+
+
+def connect(
+    loop: EventLoop,
+    protocol: Protocol,
+    host: str,
+    port: int,
+    *,
+    timeout_s: float = 10.0,
+    ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> Connector:
+    """Connect to ``host``:``port`` without blocking (name resolution excepted).
+
+    On success ``protocol.connection_made(transport)`` (after the TLS handshake);
+    on failure or timeout ``protocol.connection_failed(exc)``.
+    """
+    return Connector(loop, protocol, host, port, timeout_s=timeout_s,
+                     ssl_context=ssl_context, server_hostname=server_hostname)
