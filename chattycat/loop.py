@@ -286,13 +286,17 @@ class EventLoop:
         self.run_until(lambda: False)
 
     def run_until(self, condition: Callable[[], bool], timeout_s: float | None = None) -> bool:
-        """Run passes until ``condition()`` (checked after each pass) holds or time runs out.
+        """Run passes until ``condition()`` holds or ``timeout_s`` elapses.
 
-        Returns True if the condition held, False on timeout or ``stop()``.
+        The condition is checked before the first pass (a pass may block) and after
+        every pass. Returns True if it held, False on timeout or ``stop()``.
+        ``run_until(lambda: False, timeout_s=0)`` runs exactly one non-blocking pass.
         """
         self._check_open()
         if self._running:
             raise RuntimeError("the event loop is already running")
+        if condition():
+            return True
         deadline = None if timeout_s is None else self.time() + timeout_s
         # A timer at the deadline keeps select() from blocking past it.
         alarm = None if deadline is None else self.call_at(deadline, _do_nothing)

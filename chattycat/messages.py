@@ -801,12 +801,21 @@ _EVENTS: dict[str, _Parser] = {
 }
 
 
+def _reject_constant(name: str) -> Any:
+    # json.loads accepts NaN and Infinity, which RFC 8259 JSON does not have.
+    raise ValueError(f"{name} is not JSON")
+
+
 def decode_payload(payload: bytes) -> JSONObject:
     """A payload's JSON object; ``bad_frame`` unless it is a UTF-8 JSON object with a type."""
     try:
-        obj = json.loads(payload.decode("utf-8"))
+        obj = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _bad("payload is not UTF-8 JSON", ErrorCode.BAD_FRAME) from None
+    return _check_typed(obj)
+
+
+def _check_typed(obj: object) -> JSONObject:
     if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
         raise _bad("payload is not a JSON object with a string 'type'", ErrorCode.BAD_FRAME)
     return obj
@@ -835,14 +844,14 @@ def _parse(obj: JSONObject, parsers: Mapping[str, _Parser]) -> Any:
 
 def parse_request(payload: bytes | JSONObject) -> Request:
     """Parse and validate a client's frame, raising RemoteProtocolError with its code."""
-    obj = decode_payload(payload) if isinstance(payload, bytes) else payload
+    obj = decode_payload(payload) if isinstance(payload, bytes) else _check_typed(payload)
     frame: Request = _parse(obj, _REQUESTS)
     return frame
 
 
 def parse_event(payload: bytes | JSONObject) -> Frame | None:
     """Parse a server's frame; None for a type this version does not know (ignored)."""
-    obj = decode_payload(payload) if isinstance(payload, bytes) else payload
+    obj = decode_payload(payload) if isinstance(payload, bytes) else _check_typed(payload)
     if obj["type"] not in _EVENTS:
         return None
     frame: Frame = _parse(obj, _EVENTS)
@@ -851,7 +860,9 @@ def parse_event(payload: bytes | JSONObject) -> Frame | None:
 
 def to_payload(frame: Frame) -> bytes:
     """A frame's JSON payload: compact, UTF-8, not ASCII-escaped."""
-    return json.dumps(frame.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        frame.to_dict(), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
 
 
 def encode(frame: Frame) -> bytes:

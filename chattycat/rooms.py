@@ -23,7 +23,7 @@ from typing import Any
 
 from chattycat._version import __version__
 from chattycat.colors import pick_color
-from chattycat.errors import ErrorCode, ProtocolError, RemoteProtocolError
+from chattycat.errors import ErrorCode, ProtocolError, RemoteProtocolError, StoreError
 from chattycat.messages import (
     PROTOCOL_VERSION,
     Error,
@@ -278,6 +278,23 @@ class ChatState:
             self._conns[conn_id].state = ConnState.CLOSED
         return self._flush()
 
+    def resync(self) -> None:
+        """The store lost its uncommitted messages: number on from what it holds."""
+        for room in self._rooms.values():
+            room.last_seq = self.store.last_seq(room.name)
+        for (_key, room_name), window in self._windows.items():
+            last = self.store.last_seq(room_name)
+            for message_id in [i for i, seq in window.items() if seq > last]:
+                del window[message_id]
+
+    def message_lost(self, message: Message) -> list[Effect]:
+        """A message was not stored after all: tell its sender instead of acknowledging it."""
+        user = self._users.get(name_key(message.sender))
+        if user is not None:
+            error = _error(ErrorCode.INTERNAL, "the message could not be stored; send it again")
+            self._reply_error(self._conns[user.conn], error, message.id)
+        return self._flush()
+
     # -- queries ------------------------------------------------------------
 
     def state_of(self, conn_id: ConnId) -> ConnState:
@@ -488,8 +505,12 @@ class ChatState:
         message = Message(req.room, room.last_seq + 1, user.name, user.color, req.text,
                           round(now, 3), req.id, req.action)
         self._check_fits(message)
+        try:
+            self.store.add(message)
+        except StoreError:
+            self.resync()
+            raise _error(ErrorCode.INTERNAL, "the message could not be stored") from None
         room.last_seq += 1
-        self.store.add(message)
         if req.id is not None:
             window[req.id] = message.seq
             if len(window) > self.config.idempotence_window:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from chattycat.errors import FrameTooLarge, StoreError
 from chattycat.framing import FrameDecoder
 from chattycat.loop import EventLoop, TimerHandle
-from chattycat.messages import encode
+from chattycat.messages import Message, encode
 from chattycat.rooms import ChatState, Close, ConnId, Effect, RoomsConfig, Send
 from chattycat.store import HistoryStore
 from chattycat.transport import Listener, Protocol, Transport, listen
@@ -202,12 +202,17 @@ class ChatServer:
         try:
             self.store.commit()
         except StoreError as exc:
-            # Nothing acknowledged is lost: the acks of this pass are dropped
-            # with it, and clients retry unacknowledged messages by id.
             log.error("history store: %s", exc)
+            self.state.resync()
 
     def _send(self, effect: Send, slow: list[ConnId]) -> None:
-        data = encode(effect.frame)
+        frame = effect.frame
+        if isinstance(frame, Message) and frame.seq > self.store.last_seq(frame.room):
+            # Rolled back with a failed transaction: it must not be acknowledged.
+            # Its sender gets an error instead and can send it again.
+            self._pending.extend(self.state.message_lost(frame))
+            return
+        data = encode(frame)
         limit = self.config.max_outbuf_bytes
         for conn_id in effect.conns:
             conn = self._connections.get(conn_id)

@@ -630,8 +630,10 @@ class Listener:
         for _ in range(self._accept_batch):
             try:
                 conn, _address = sock.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            except (BlockingIOError, InterruptedError):
                 return
+            except ConnectionAbortedError:
+                continue  # the client gave up while queued; the next one may be fine
             except OSError as exc:
                 self._back_off(sock, exc)
                 return

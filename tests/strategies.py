@@ -22,7 +22,7 @@ from chattycat.messages import (
     MAX_ID_CHARS,
     MAX_TEXT_CHARS,
     Error,
-    Event,
+    Frame,
     Hello,
     History,
     HistoryQuery,
@@ -82,7 +82,7 @@ NAME_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_
 ROOM_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789_-"
 
 # Any code point except surrogates: those cannot be encoded as UTF-8 (PROTOCOL 1).
-unicode_chars = st.characters(exclude_categories=("Cs",))
+unicode_chars = st.characters(exclude_categories=["Cs"])
 
 
 def unicode_text(min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
@@ -239,7 +239,7 @@ notices = st.builds(Notice, code=st.sampled_from(["shutdown", "motd"]) | names, 
 error_events = st.builds(Error, code=error_codes, message=short_text, ref=refs)
 
 #: One strategy per event class (``ping``/``pong`` go both ways).
-EVENT_STRATEGIES: dict[type[Event] | type[Request], st.SearchStrategy[Any]] = {
+EVENT_STRATEGIES: dict[type[Frame], st.SearchStrategy[Any]] = {
     Welcome: welcomes,
     Message: messages_,
     Whisper: whispers,

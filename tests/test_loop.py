@@ -25,7 +25,7 @@ def loop() -> Iterator[EventLoop]:
     event_loop.close()
 
 
-class CountingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class CountingSelector(selectors.DefaultSelector):
     """A selector that records the timeout of every select() call."""
 
     def __init__(self) -> None:
@@ -85,8 +85,9 @@ def test_cancelled_timers_do_not_pile_up_in_the_heap(loop: EventLoop) -> None:
     for handle in handles[:900]:
         handle.cancel()
     assert len(loop._timers) == 1000
-    loop.call_soon(lambda: None)  # so the pass does not block
-    loop.run_until(lambda: True)  # one pass
+    ran: list[bool] = []
+    loop.call_soon(ran.append, True)
+    assert loop.run_until(lambda: bool(ran))  # one pass
     assert len(loop._timers) == 100
     assert all(not timer.cancelled() for timer in loop._timers)
 
@@ -103,34 +104,31 @@ def test_before_poll_runs_after_ready_callbacks_and_drains_nested_additions(
     loop.call_before_poll(before_poll)
     loop.call_soon(seen.append, "ready 1")
     loop.call_soon(seen.append, "ready 2")
-    passes = 0
-
-    def one_pass() -> bool:
-        nonlocal passes
-        passes += 1
-        return True
-
-    loop.run_until(one_pass, timeout_s=1)
-    assert passes == 1
+    loop.run_until(lambda: False, timeout_s=0)  # exactly one pass
     assert seen == ["ready 1", "ready 2", "before-poll", "nested before-poll"]
 
 
 def test_callbacks_scheduled_by_callbacks_wait_for_the_next_pass(loop: EventLoop) -> None:
     seen: list[str] = []
     loop.call_soon(lambda: loop.call_soon(seen.append, "later"))
-    loop.run_until(lambda: True, timeout_s=1)
+    loop.run_until(lambda: False, timeout_s=0)
     assert seen == []
-    loop.run_until(lambda: True, timeout_s=1)
+    loop.run_until(lambda: False, timeout_s=0)
     assert seen == ["later"]
 
 
-def test_pending_before_poll_keeps_select_from_blocking() -> None:
+def test_pending_callbacks_keep_select_from_blocking() -> None:
     selector = CountingSelector()
     loop = EventLoop(selector)
     try:
-        loop.call_soon(lambda: None)
-        loop.run_until(lambda: True)
-        assert selector.timeouts == [0]
+        ran: list[str] = []
+        loop.call_later(60, ran.append, "timer")
+        loop.call_before_poll(ran.append, "before-poll")
+        assert loop.run_until(lambda: bool(ran))
+        loop.call_soon(ran.append, "ready")
+        assert loop.run_until(lambda: len(ran) == 2)
+        assert selector.timeouts == [0, 0]
+        assert ran == ["before-poll", "ready"]
     finally:
         loop.close()
 
@@ -315,6 +313,12 @@ def test_stop_ends_run_forever_after_the_current_pass(loop: EventLoop) -> None:
     assert not loop.is_running()
 
 
+def test_run_until_returns_at_once_if_the_condition_already_holds(loop: EventLoop) -> None:
+    begin = time.monotonic()
+    assert loop.run_until(lambda: True, timeout_s=5)
+    assert time.monotonic() - begin < 1
+
+
 def test_run_until_times_out_with_false(loop: EventLoop) -> None:
     begin = time.monotonic()
     assert loop.run_until(lambda: False, timeout_s=0.1) is False
@@ -327,7 +331,7 @@ def test_run_until_is_not_reentrant(loop: EventLoop) -> None:
 
     def nested() -> None:
         try:
-            loop.run_until(lambda: True)
+            loop.run_until(lambda: False, timeout_s=0)
         except RuntimeError as exc:
             errors.append(exc)
 

@@ -8,6 +8,7 @@ anything but :class:`RemoteProtocolError`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -142,7 +143,7 @@ def test_to_payload_is_strict_utf8_json_with_no_insignificant_whitespace(frame: 
     assert raw == json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-@given(text=st.text(st.characters(min_codepoint=0xA0, exclude_categories=("Cs",)), min_size=1))
+@given(text=st.text(st.characters(min_codepoint=0xA0, exclude_categories=["Cs"]), min_size=1))
 def test_non_ascii_text_appears_verbatim_as_utf8(text: str) -> None:
     assert text.encode("utf-8") in to_payload(Say(room="lobby", text=text))
 
@@ -200,11 +201,6 @@ def test_decode_payload_returns_the_json_object() -> None:
     assert decode_payload(b'{"type":"rooms","ref":3}') == {"type": "rooms", "ref": 3}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="messages.decode_payload uses json.loads, which accepts NaN/Infinity/-Infinity; "
-    "they are not JSON (RFC 8259), so PROTOCOL 1 calls for bad_frame",
-)
 @pytest.mark.parametrize(
     "raw",
     [
@@ -217,11 +213,6 @@ def test_non_json_number_literals_are_bad_frame(raw: bytes) -> None:
     assert rejected(raw).code is ErrorCode.BAD_FRAME
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="messages.to_payload calls json.dumps with the default allow_nan=True, so a "
-    "non-finite float is written as NaN/Infinity: the payload is not JSON (PROTOCOL 1)",
-)
 def test_to_payload_refuses_to_write_a_non_json_number() -> None:
     with pytest.raises(ValueError):
         to_payload(Joined(room="lobby", name="alice", color="#e06c75", ts=float("nan")))
@@ -452,9 +443,7 @@ def test_ref_is_echoed_on_the_parsed_request(ref: str | int) -> None:
     assert parse_request(payload({"type": "join", "room": "dev", "ref": ref})).ref == ref
 
 
-@pytest.mark.parametrize(
-    "ref", ["r" * 65, True, 1.5, [1], {"id": 1}, "\ud800"], ids=repr
-)
+@pytest.mark.parametrize("ref", ["r" * 65, True, 1.5, [1], {"id": 1}, "\ud800"], ids=repr)
 def test_unusable_ref_is_bad_request_and_not_echoed(ref: object) -> None:
     error = rejected({"type": "rooms", "ref": ref})
     assert error.code is ErrorCode.BAD_REQUEST
@@ -492,24 +481,18 @@ def test_arbitrary_object_of_known_type_raises_only_remote_protocol_error(
     obj: dict[str, Any],
 ) -> None:
     for parse in (parse_request, parse_event):
-        try:
+        with contextlib.suppress(RemoteProtocolError):
             parse(obj)
-        except RemoteProtocolError:
-            pass
-        try:
+        with contextlib.suppress(RemoteProtocolError):
             parse(payload(obj))  # json.dumps escapes any lone surrogate as \udXXX
-        except RemoteProtocolError:
-            pass
 
 
 @HEAVY
 @given(raw=st.binary(max_size=200))
 def test_arbitrary_bytes_raise_only_remote_protocol_error(raw: bytes) -> None:
     for parse in (parse_request, parse_event):
-        try:
+        with contextlib.suppress(RemoteProtocolError):
             parse(raw)
-        except RemoteProtocolError:
-            pass
 
 
 @HEAVY
@@ -523,7 +506,5 @@ def test_corrupted_valid_payloads_raise_only_remote_protocol_error(
         raw[position] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(0, len(raw)))
     for parse in (parse_request, parse_event):
-        try:
+        with contextlib.suppress(RemoteProtocolError):
             parse(bytes(raw[:cut]))
-        except RemoteProtocolError:
-            pass

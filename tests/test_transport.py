@@ -9,6 +9,7 @@ import selectors
 import socket
 import struct
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
@@ -28,7 +29,7 @@ class Recorder(Protocol):
         self.pauses = 0
         self.resumes = 0
 
-    def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Transport) -> None:
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
@@ -49,6 +50,20 @@ class Recorder(Protocol):
 
     def resume_writing(self) -> None:
         self.resumes += 1
+
+
+P = TypeVar("P", bound=Protocol)
+
+
+def collect(into: list[P], factory: Callable[[], P]) -> Callable[[], Protocol]:
+    """A protocol factory that also remembers every protocol it made."""
+
+    def make() -> Protocol:
+        protocol = factory()
+        into.append(protocol)
+        return protocol
+
+    return make
 
 
 class Echo(Recorder):
@@ -86,7 +101,7 @@ def served(servers: list[Recorder], loop: EventLoop, count: int = 1) -> list[Rec
 
 def test_echo_round_trip(loop: EventLoop) -> None:
     servers: list[Recorder] = []
-    listener, port = serve(loop, lambda: servers.append(Echo()) or servers[-1])
+    listener, port = serve(loop, collect(servers, Echo))
     client = open_client(loop, port)
     assert client.transport is not None
     client.transport.write(b"hello, ")
@@ -121,7 +136,7 @@ class Producer(Recorder):
         self.max_buffered = 0
         self.base = os.urandom(self.CHUNK)
 
-    def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Transport) -> None:
         super().connection_made(transport)
         self.produce()
 
@@ -157,7 +172,7 @@ class HashingSink(Recorder):
         self.digest = hashlib.sha256()
         self.count = 0
 
-    def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Transport) -> None:
         super().connection_made(transport)
         transport.pause_reading()
         self.loop.call_later(self.pause_s, transport.resume_reading)
@@ -170,7 +185,7 @@ class HashingSink(Recorder):
 def test_50_megabytes_arrive_intact_with_flow_control(loop: EventLoop) -> None:
     total = 50 * 1024 * 1024
     sinks: list[HashingSink] = []
-    listener, port = serve(loop, lambda: sinks.append(HashingSink(loop, 0.3)) or sinks[-1])
+    listener, port = serve(loop, collect(sinks, lambda: HashingSink(loop, 0.3)))
     producer = Producer(total)
     connect(loop, producer, "127.0.0.1", port, timeout_s=5)
     assert loop.run_until(lambda: bool(sinks) and sinks[0].eof, timeout_s=20)
@@ -185,7 +200,7 @@ def test_50_megabytes_arrive_intact_with_flow_control(loop: EventLoop) -> None:
 
 def test_writes_in_one_pass_leave_in_one_system_call(loop: EventLoop) -> None:
     servers: list[Recorder] = []
-    listener, port = serve(loop, lambda: servers.append(Recorder()) or servers[-1])
+    listener, port = serve(loop, collect(servers, Recorder))
     client = open_client(loop, port)
     transport = client.transport
     assert transport is not None
@@ -219,7 +234,7 @@ def test_writes_in_one_pass_leave_in_one_system_call(loop: EventLoop) -> None:
 
 def test_close_flushes_pending_output(loop: EventLoop) -> None:
     servers: list[Recorder] = []
-    listener, port = serve(loop, lambda: servers.append(Recorder()) or servers[-1])
+    listener, port = serve(loop, collect(servers, Recorder))
     client = open_client(loop, port)
     assert client.transport is not None
     payload = os.urandom(4 * 1024 * 1024)
@@ -236,7 +251,7 @@ def test_close_flushes_pending_output(loop: EventLoop) -> None:
 
 def test_abort_discards_pending_output(loop: EventLoop) -> None:
     servers: list[Recorder] = []
-    listener, port = serve(loop, lambda: servers.append(Recorder()) or servers[-1])
+    listener, port = serve(loop, collect(servers, Recorder))
     client = open_client(loop, port)
     assert client.transport is not None
     client.transport.write(b"x" * 1_000_000)
@@ -250,7 +265,7 @@ def test_abort_discards_pending_output(loop: EventLoop) -> None:
 
 
 class WritesALot(Recorder):
-    def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Transport) -> None:
         super().connection_made(transport)
         transport.write(b"z" * (32 * 1024 * 1024))
 
@@ -270,7 +285,7 @@ def test_peer_reset_mid_write_loses_only_that_connection(
     loop: EventLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
     servers: list[Recorder] = []
-    listener, port = serve(loop, lambda: servers.append(WritesALot()) or servers[-1])
+    listener, port = serve(loop, collect(servers, WritesALot))
     resetter = open_client(loop, port, ResetsAfterFirstData())
     with caplog.at_level(logging.DEBUG, logger="chattycat.transport"):
         assert loop.run_until(lambda: bool(servers) and bool(servers[0].lost), timeout_s=10)
@@ -289,11 +304,12 @@ def test_peer_reset_mid_write_loses_only_that_connection(
 
 def test_write_interest_is_registered_only_while_output_is_pending(loop: EventLoop) -> None:
     sinks: list[HashingSink] = []
-    listener, port = serve(loop, lambda: sinks.append(HashingSink(loop, 3600)) or sinks[-1])
+    listener, port = serve(loop, collect(sinks, lambda: HashingSink(loop, 3600)))
     client = open_client(loop, port)
     transport = client.transport
     assert transport is not None
     sock = transport.get_extra_info("socket")
+    assert isinstance(sock, socket.socket)
 
     def mask() -> int:
         try:
@@ -414,7 +430,7 @@ class ReplyAndClose(Recorder):
 
 
 class AbortOnConnect(Recorder):
-    def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Transport) -> None:
         super().connection_made(transport)
         transport.write(b"never sent")
         transport.abort()
@@ -423,7 +439,7 @@ class AbortOnConnect(Recorder):
 
 def test_protocol_may_write_and_close_inside_data_received(loop: EventLoop) -> None:
     servers: list[Recorder] = []
-    listener, port = serve(loop, lambda: servers.append(ReplyAndClose()) or servers[-1])
+    listener, port = serve(loop, collect(servers, ReplyAndClose))
     client = open_client(loop, port)
     assert client.transport is not None
     client.transport.write(b"ping")
@@ -435,7 +451,7 @@ def test_protocol_may_write_and_close_inside_data_received(loop: EventLoop) -> N
 
 def test_protocol_may_abort_inside_connection_made(loop: EventLoop) -> None:
     servers: list[Recorder] = []
-    listener, port = serve(loop, lambda: servers.append(AbortOnConnect()) or servers[-1])
+    listener, port = serve(loop, collect(servers, AbortOnConnect))
     client = open_client(loop, port)
     assert loop.run_until(lambda: bool(client.lost), timeout_s=5)
     assert client.received == b""
@@ -483,7 +499,7 @@ def test_exception_in_data_received_aborts_only_that_connection(
     loop: EventLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
     servers: list[Recorder] = []
-    listener, port = serve(loop, lambda: servers.append(Broken()) or servers[-1])
+    listener, port = serve(loop, collect(servers, Broken))
     client = open_client(loop, port)
     assert client.transport is not None
     with caplog.at_level(logging.ERROR):
