@@ -1,5 +1,56 @@
-"""ChattyCat: a small self-hosted chat system and the event-loop library under it."""
+"""ChattyCat: a small self-hosted chat system and the event-loop library under it.
+
+The library layers, each usable on its own:
+
+- :class:`EventLoop` — a single-threaded event loop on :mod:`selectors`:
+  timers, readers/writers, signals, thread-safe wakeups.
+- :func:`listen`, :func:`connect`, :class:`Transport`, :class:`Protocol` —
+  non-blocking TCP and TLS streams with coalesced, buffered writes.
+- :class:`FrameDecoder`, :func:`encode_frame` — the sans-IO length-prefixed
+  framing codec; :mod:`chattycat.messages` — the typed protocol frames.
+- :class:`ChatState` — the sans-IO chat server; :class:`ChatServer` wires it
+  to the loop and a :class:`SQLiteStore`.
+"""
 
 from chattycat._version import __version__
+from chattycat.errors import (
+    ChattyCatError,
+    ErrorCode,
+    FrameTooLarge,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+)
+from chattycat.framing import FrameDecoder, encode_frame
+from chattycat.loop import EventLoop, Handle, TimerHandle
+from chattycat.rooms import ChatState, RoomsConfig
+from chattycat.server import ChatServer, ServerConfig
+from chattycat.store import HistoryStore, SQLiteStore
+from chattycat.transport import Connector, Listener, Protocol, Transport, connect, listen
 
-__all__ = ["__version__"]
+__all__ = [
+    "ChatServer",
+    "ChatState",
+    "ChattyCatError",
+    "Connector",
+    "ErrorCode",
+    "EventLoop",
+    "FrameDecoder",
+    "FrameTooLarge",
+    "Handle",
+    "HistoryStore",
+    "Listener",
+    "LocalProtocolError",
+    "ProtocolError",
+    "Protocol",
+    "RemoteProtocolError",
+    "RoomsConfig",
+    "SQLiteStore",
+    "ServerConfig",
+    "TimerHandle",
+    "Transport",
+    "__version__",
+    "connect",
+    "encode_frame",
+    "listen",
+]

@@ -39,6 +39,8 @@ DEFAULT_LOW_WATER_BYTES = 16 * 1024
 # close() waits this long for the peer to take our pending output (and TLS close_notify);
 # a client that stopped reading must not pin a file descriptor forever.
 CLOSE_FLUSH_TIMEOUT_S = 10.0
+# How long a gracefully closed socket keeps draining the peer's input (see _force_close).
+LINGER_S = 2.0
 ACCEPT_BATCH_MAX = 100
 # When accept() fails for lack of descriptors or memory, retrying at once would spin:
 # the listening socket stays readable. Stop watching it for a moment instead.
@@ -179,6 +181,7 @@ class Transport:
         self._low_water = DEFAULT_LOW_WATER_BYTES
         self._close_timer: TimerHandle | None = None
         self._handshake_timer: TimerHandle | None = None
+        self._linger = False
         self._extra: dict[str, object] = {"socket": sock}
         for name, getter in (("peername", sock.getpeername), ("sockname", sock.getsockname)):
             with contextlib.suppress(OSError):  # already reset by the peer
@@ -271,7 +274,7 @@ class Transport:
                 self._tls.obj.unwrap()
             self._pump_tls_output()
         if self.get_write_buffer_size() == 0:
-            self._force_close(None)
+            self._force_close(None, linger=True)
             return
         self._close_timer = self._loop.call_later(CLOSE_FLUSH_TIMEOUT_S, self._close_timed_out)
         self._schedule_flush()
@@ -463,7 +466,7 @@ class Transport:
             self._loop.remove_writer(self._sock)
         self._maybe_resume_protocol()
         if self._state is _State.CLOSING and self.get_write_buffer_size() == 0:
-            self._force_close(None)
+            self._force_close(None, linger=True)
 
     def _send_pending(self) -> OSError | None:
         while self._pending:
@@ -551,10 +554,17 @@ class Transport:
         logger.error("protocol.%s() failed; aborting %r", method, self, exc_info=exc)
         self._force_close(exc)
 
-    def _force_close(self, exc: BaseException | None) -> None:
-        """Close now, dropping output; connection_lost(exc) follows via call_soon if made."""
+    def _force_close(self, exc: BaseException | None, *, linger: bool = False) -> None:
+        """Close now, dropping output; connection_lost(exc) follows via call_soon if made.
+
+        ``linger`` (a graceful close whose output is all sent) half-closes the
+        socket and drains what the peer still sends before closing it: closing
+        with unread input makes the kernel send a reset, which can destroy our
+        last frames (an error reply, say) before the peer has read them.
+        """
         if self._state is _State.CLOSED:
             return
+        self._linger = linger
         protocol_made = self._state is not _State.CONNECTING
         self._state = _State.CLOSED
         for timer in (self._close_timer, self._handshake_timer):
@@ -581,7 +591,37 @@ class Transport:
         except Exception:
             logger.exception("protocol.connection_lost() failed")
         finally:
-            self._sock.close()
+            if self._linger:
+                _linger_and_close(self._loop, self._sock)
+            else:
+                self._sock.close()
+
+
+def _linger_and_close(loop: EventLoop, sock: socket.socket) -> None:
+    """Send FIN, discard input until the peer's EOF (or LINGER_S), then close."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        sock.close()
+        return
+
+    def finish() -> None:
+        timer.cancel()
+        loop.remove_reader(sock)
+        sock.close()
+
+    def drain() -> None:
+        try:
+            data = sock.recv(RECV_CHUNK_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            finish()
+
+    timer = loop.call_later(LINGER_S, finish)
+    loop.add_reader(sock, drain)
 
 
 class Listener:
