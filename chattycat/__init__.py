@@ -26,7 +26,9 @@ from chattycat.loop import EventLoop, Handle, TimerHandle
 from chattycat.rooms import ChatState, RoomsConfig
 from chattycat.server import ChatServer, ServerConfig
 from chattycat.store import HistoryStore, SQLiteStore
-from chattycat.transport import Connector, Listener, Protocol, Transport, connect, listen
+from chattycat.connector import Connector, connect
+from chattycat.listener import Listener, listen
+from chattycat.transport import Protocol, Transport
 
 __all__ = [
     "ChatServer",

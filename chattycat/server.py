@@ -24,7 +24,8 @@ from chattycat.loop import EventLoop, TimerHandle
 from chattycat.messages import Message, encode
 from chattycat.rooms import ChatState, Close, ConnId, Effect, RoomsConfig, Send
 from chattycat.store import HistoryStore
-from chattycat.transport import Listener, Protocol, Transport, listen
+from chattycat.listener import Listener, listen
+from chattycat.transport import Protocol, Transport
 
 __all__ = ["ChatServer", "ServerConfig"]
 

@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import errno
 import itertools
 import logging
 import os
 import socket
 import ssl
-import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from chattycat.loop import EventLoop, TimerHandle
+from chattycat.tls import TLSEngine
 
-__all__ = ["Connector", "Listener", "Protocol", "Transport", "connect", "listen"]
+__all__ = ["Protocol", "Transport", "set_nodelay"]
 
 logger = logging.getLogger("chattycat.transport")
 
@@ -41,12 +39,6 @@ DEFAULT_LOW_WATER_BYTES = 16 * 1024
 CLOSE_FLUSH_TIMEOUT_S = 10.0
 # How long a gracefully closed socket keeps draining the peer's input (see _force_close).
 LINGER_S = 2.0
-ACCEPT_BATCH_MAX = 100
-# When accept() fails for lack of descriptors or memory, retrying at once would spin:
-# the listening socket stays readable. Stop watching it for a moment instead.
-ACCEPT_RETRY_DELAY_S = 0.25
-ACCEPT_WARNING_INTERVAL_S = 60.0
-_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 # Without MSG_NOSIGNAL a write to a reset connection raises SIGPIPE in programs that
 # embed us and do not ignore it the way the Python interpreter does.
 _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
@@ -98,54 +90,6 @@ class _State(enum.Enum):
     CLOSED = "closed"  # connection_lost is scheduled or done
 
 
-class _TLS:
-    """The TLS engine of one transport: an SSLObject between two memory BIOs."""
-
-    def __init__(
-        self, context: ssl.SSLContext, server_side: bool, server_hostname: str | None
-    ) -> None:
-        self.incoming = ssl.MemoryBIO()
-        self.outgoing = ssl.MemoryBIO()
-        self.obj = context.wrap_bio(
-            self.incoming, self.outgoing, server_side=server_side, server_hostname=server_hostname
-        )
-        # Application bytes not yet encrypted. Encrypting once per flush instead of
-        # once per write() turns N small writes into one TLS record, not N.
-        self.plaintext: list[bytes] = []
-        self.plaintext_bytes = 0
-
-    def do_handshake(self) -> bool:
-        try:
-            self.obj.do_handshake()
-        except ssl.SSLWantReadError:
-            return False
-        return True
-
-    def encrypt(self) -> None:
-        if not self.plaintext:
-            return
-        try:
-            self.obj.write(b"".join(self.plaintext))
-        except ssl.SSLWantReadError:
-            return  # a TLS 1.2 renegotiation is under way; retried after the next read
-        self.plaintext.clear()
-        self.plaintext_bytes = 0
-
-    def decrypt(self, data: bytes) -> tuple[bytes, bool]:
-        """Feed ciphertext; return the plaintext now available and whether close_notify came."""
-        if data:
-            self.incoming.write(data)
-        chunks: list[bytes] = []
-        try:
-            while chunk := self.obj.read(RECV_CHUNK_BYTES):
-                chunks.append(chunk)
-        except ssl.SSLWantReadError:
-            return b"".join(chunks), False
-        except ssl.SSLZeroReturnError:
-            pass
-        return b"".join(chunks), True
-
-
 class Transport:
     """One connection: buffered, coalesced writes; reads delivered to a Protocol.
 
@@ -158,7 +102,7 @@ class Transport:
         sock: socket.socket,
         protocol_factory: Callable[[], Protocol],
         *,
-        tls: _TLS | None = None,
+        tls: TLSEngine | None = None,
         handshake_timeout_s: float | None = None,
         on_handshake_failed: Callable[[BaseException], None] | None = None,
     ) -> None:
@@ -624,315 +568,10 @@ def _linger_and_close(loop: EventLoop, sock: socket.socket) -> None:
     loop.add_reader(sock, drain)
 
 
-class Listener:
-    """Listening sockets that make a Transport and Protocol per accepted connection."""
-
-    def __init__(
-        self,
-        loop: EventLoop,
-        sockets: list[socket.socket],
-        protocol_factory: Callable[[], Protocol],
-        *,
-        backlog: int,
-        ssl_context: ssl.SSLContext | None,
-        ssl_handshake_timeout_s: float,
-    ) -> None:
-        self.sockets = sockets
-        self._loop = loop
-        self._protocol_factory = protocol_factory
-        self._accept_batch = max(1, min(backlog, ACCEPT_BATCH_MAX))
-        self._ssl_context = ssl_context
-        self._ssl_handshake_timeout_s = ssl_handshake_timeout_s
-        self._closed = False
-        self._retry_timers: dict[int, TimerHandle] = {}
-        self._last_warning_time = float("-inf")
-        for sock in sockets:
-            loop.add_reader(sock, self._on_acceptable, sock)
-
-    def addresses(self) -> list[tuple[str, int]]:
-        """The (host, port) pairs actually bound, e.g. to learn an OS-chosen port."""
-        return [(sock.getsockname()[0], sock.getsockname()[1]) for sock in self.sockets]
-
-    def close(self) -> None:
-        """Stop accepting; existing transports are unaffected."""
-        if self._closed:
-            return
-        self._closed = True
-        for timer in self._retry_timers.values():
-            timer.cancel()
-        for sock in self.sockets:
-            self._loop.remove_reader(sock)
-            sock.close()
-
-    def _on_acceptable(self, sock: socket.socket) -> None:
-        # Accept a batch per wake-up: under a connection storm one accept per
-        # select() would make the backlog overflow.
-        for _ in range(self._accept_batch):
-            try:
-                conn, _address = sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionAbortedError:
-                continue  # the client gave up while queued; the next one may be fine
-            except OSError as exc:
-                self._back_off(sock, exc)
-                return
-            self._start_transport(conn)
-
-    def _back_off(self, sock: socket.socket, exc: OSError) -> None:
-        now = self._loop.time()
-        recently_warned = now - self._last_warning_time < ACCEPT_WARNING_INTERVAL_S
-        if exc.errno in _RESOURCE_ERRNOS and recently_warned:
-            logger.debug("accept() still failing: %s", exc)
-        elif exc.errno in _RESOURCE_ERRNOS:
-            self._last_warning_time = now
-            logger.warning(
-                "accept() failed on %s: %s; pausing new connections for %s s "
-                "(existing ones are still served; consider raising the open-files limit)",
-                sock.getsockname(), exc.strerror, ACCEPT_RETRY_DELAY_S,
-            )
-        else:
-            logger.error("accept() failed on %s", sock.getsockname(), exc_info=exc)
-        self._loop.remove_reader(sock)
-        self._retry_timers[sock.fileno()] = self._loop.call_later(
-            ACCEPT_RETRY_DELAY_S, self._resume_accepting, sock
-        )
-
-    def _resume_accepting(self, sock: socket.socket) -> None:
-        if not self._closed:
-            self._loop.add_reader(sock, self._on_acceptable, sock)
-
-    def _start_transport(self, conn: socket.socket) -> None:
-        conn.setblocking(False)
-        _set_nodelay(conn)
-        tls = _TLS(self._ssl_context, True, None) if self._ssl_context is not None else None
-        Transport(
-            self._loop, conn, self._protocol_factory,
-            tls=tls, handshake_timeout_s=self._ssl_handshake_timeout_s if tls else None,
-        )
-
-
-def listen(
-    loop: EventLoop,
-    protocol_factory: Callable[[], Protocol],
-    host: str | Sequence[str] | None,
-    port: int,
-    *,
-    backlog: int = 1024,
-    ssl_context: ssl.SSLContext | None = None,
-    ssl_handshake_timeout_s: float = 10.0,
-    reuse_address: bool = True,
-) -> Listener:
-    """Listen on ``host`` (None or "" = every interface, IPv4 and IPv6) and ``port``.
-
-    Binding errors (address in use, permission denied) raise OSError right here.
-    With port 0 the OS picks a port, and every socket shares it.
-    """
-    hosts: list[str | None]
-    if host is None or host == "":
-        hosts = [None]
-    elif isinstance(host, str):
-        hosts = [host]
-    else:
-        hosts = list(host)
-    wildcard = hosts == [None]
-    infos = []
-    for name in hosts:
-        try:
-            infos += socket.getaddrinfo(
-                name, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
-            )
-        except socket.gaierror as exc:
-            raise OSError(exc.errno, f"cannot resolve {name!r}: {exc.strerror}") from exc
-    unique = {(info[0], info[4]): info for info in infos}.values()  # hosts may overlap
-    sockets: list[socket.socket] = []
-    try:
-        for family, type_, proto, _canonname, sockaddr in unique:
-            bound_port = sockets[0].getsockname()[1] if sockets and port == 0 else port
-            address = (sockaddr[0], bound_port, *sockaddr[2:])
-            sock = _bind_socket(family, type_, proto, address,
-                                reuse_address=reuse_address, optional=wildcard and bool(sockets))
-            if sock is not None:
-                sock.listen(backlog)
-                sock.setblocking(False)
-                sockets.append(sock)
-    except BaseException:
-        for sock in sockets:
-            sock.close()
-        raise
-    if not sockets:
-        raise OSError(errno.EADDRNOTAVAIL, f"no address to listen on for {host!r}")
-    return Listener(loop, sockets, protocol_factory, backlog=backlog,
-                    ssl_context=ssl_context, ssl_handshake_timeout_s=ssl_handshake_timeout_s)
-
-
-def _bind_socket(
-    family: int, type_: int, proto: int, address: tuple[Any, ...], *,
-    reuse_address: bool, optional: bool,
-) -> socket.socket | None:
-    """A bound socket; None if ``optional`` and the family is unavailable (IPv6 disabled)."""
-    try:
-        sock = socket.socket(family, type_, proto)
-    except OSError as exc:
-        if optional and exc.errno == errno.EAFNOSUPPORT:
-            return None
-        raise
-    try:
-        # On Windows SO_REUSEADDR lets another process steal the port; elsewhere it
-        # only skips TIME_WAIT, so a restarted server can bind at once.
-        if reuse_address and sys.platform != "win32":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            # One socket per family; without this, "::" would also grab IPv4 and
-            # the IPv4 socket's bind would fail with EADDRINUSE.
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        if optional and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-            return None
-        where = f"[{address[0]}]" if family == socket.AF_INET6 else address[0]
-        raise OSError(exc.errno, f"cannot listen on {where}:{address[1]}: {exc.strerror}") from exc
-    return sock
-
-
-def _set_nodelay(sock: socket.socket) -> None:
+def set_nodelay(sock: socket.socket) -> None:
     # Chat lines are small and latency-bound; Nagle would hold them back waiting for
     # ACKs. Coalescing in the transport already keeps segments full.
     with contextlib.suppress(OSError):  # not TCP (e.g. a Unix socket)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class Connector:
-    """An outbound connection attempt; ``cancel()`` abandons it."""
-
-    def __init__(
-        self,
-        loop: EventLoop,
-        protocol: Protocol,
-        host: str,
-        port: int,
-        *,
-        timeout_s: float,
-        ssl_context: ssl.SSLContext | None,
-        server_hostname: str | None,
-    ) -> None:
-        self._loop = loop
-        self._protocol = protocol
-        self._host, self._port = host, port
-        self._ssl_context = ssl_context
-        self._server_hostname = server_hostname if server_hostname is not None else host
-        self._done = False
-        self._sock: socket.socket | None = None
-        self._transport: Transport | None = None
-        self._addresses: list[tuple[int, int, int, tuple[Any, ...]]] = []
-        self._last_error: OSError | None = None
-        self._deadline = loop.time() + timeout_s
-        self._timer = loop.call_at(self._deadline, self._timed_out, timeout_s)
-        loop.call_soon(self._start)
-
-    def cancel(self) -> None:
-        """Abandon the attempt (no further callbacks); a no-op once connected."""
-        if self._done:
-            return
-        self._finish()
-        if self._transport is not None:
-            self._transport.abort()  # still handshaking: closes without callbacks
-
-    def _start(self) -> None:
-        if self._done:
-            return
-        try:
-            # Blocking, but instant for numeric addresses and "localhost".
-            infos = socket.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            self._fail(exc)
-            return
-        self._addresses = [(info[0], info[1], info[2], info[4]) for info in infos]
-        self._try_next_address()
-
-    def _try_next_address(self) -> None:
-        while self._addresses:
-            family, type_, proto, address = self._addresses.pop(0)
-            try:
-                sock = socket.socket(family, type_, proto)
-            except OSError as exc:  # e.g. IPv6 disabled on this host
-                self._last_error = exc
-                continue
-            sock.setblocking(False)
-            err = sock.connect_ex(address)
-            if err in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EINTR):
-                self._sock = sock
-                self._loop.add_writer(sock, self._on_connect_ready, address)
-                return
-            sock.close()
-            self._last_error = OSError(err, f"connect to {address}: {os.strerror(err)}")
-        self._fail(self._last_error or OSError(f"no address for {self._host!r}"))
-
-    def _on_connect_ready(self, address: tuple[Any, ...]) -> None:
-        sock = self._sock
-        assert sock is not None
-        self._loop.remove_writer(sock)
-        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            sock.close()
-            self._sock = None
-            self._last_error = OSError(err, f"connect to {address}: {os.strerror(err)}")
-            self._try_next_address()
-            return
-        _set_nodelay(sock)
-        self._sock = None  # the transport owns it now
-        if self._ssl_context is None:
-            self._finish()
-            Transport(self._loop, sock, lambda: self._protocol)
-            return
-        tls = _TLS(self._ssl_context, False, self._server_hostname)
-        self._transport = Transport(
-            self._loop, sock, self._handshake_done, tls=tls, on_handshake_failed=self._fail
-        )
-
-    def _handshake_done(self) -> Protocol:
-        self._finish()
-        return self._protocol
-
-    def _timed_out(self, timeout_s: float) -> None:
-        self._fail(TimeoutError(f"connect to {self._host}:{self._port} timed out after "
-                                f"{timeout_s} s"))
-
-    def _finish(self) -> None:
-        self._done = True
-        self._timer.cancel()
-        if self._sock is not None:
-            self._loop.remove_writer(self._sock)
-            self._sock.close()
-            self._sock = None
-
-    def _fail(self, exc: BaseException) -> None:
-        if self._done:
-            return
-        self._finish()
-        if self._transport is not None:
-            self._transport.abort()
-        try:
-            self._protocol.connection_failed(exc)
-        except Exception:
-            logger.exception("protocol.connection_failed() failed")
-
-
-def connect(
-    loop: EventLoop,
-    protocol: Protocol,
-    host: str,
-    port: int,
-    *,
-    timeout_s: float = 10.0,
-    ssl_context: ssl.SSLContext | None = None,
-    server_hostname: str | None = None,
-) -> Connector:
-    """Connect to ``host``:``port`` without blocking (name resolution excepted).
-
-    On success ``protocol.connection_made(transport)`` (after the TLS handshake);
-    on failure or timeout ``protocol.connection_failed(exc)``.
-    """
-    return Connector(loop, protocol, host, port, timeout_s=timeout_s,
-                     ssl_context=ssl_context, server_hostname=server_hostname)

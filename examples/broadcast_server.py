@@ -4,7 +4,8 @@ import signal
 import sys
 
 from chattycat.loop import EventLoop
-from chattycat.transport import Protocol, Transport, listen
+from chattycat.listener import listen
+from chattycat.transport import Protocol, Transport
 
 MAX_LINE_BYTES = 4096
 

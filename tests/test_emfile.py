@@ -20,7 +20,8 @@ SERVER = textwrap.dedent(
     """
     import logging, resource, sys
     from chattycat.loop import EventLoop
-    from chattycat.transport import Protocol, listen
+    from chattycat.listener import listen
+    from chattycat.transport import Protocol
 
     logging.basicConfig(filename=sys.argv[1], level=logging.WARNING,
                         format="%(levelname)s %(name)s %(message)s")

@@ -13,7 +13,9 @@ import pytest
 import trustme
 
 from chattycat.loop import EventLoop
-from chattycat.transport import Protocol, Transport, connect, listen
+from chattycat.connector import connect
+from chattycat.listener import listen
+from chattycat.transport import Protocol, Transport
 from tests.test_transport import Echo, HashingSink, Producer, Recorder, collect
 
 

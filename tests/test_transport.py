@@ -14,7 +14,9 @@ from typing import TypeVar
 import pytest
 
 from chattycat.loop import EventLoop
-from chattycat.transport import Listener, Protocol, Transport, connect, listen
+from chattycat.connector import connect
+from chattycat.listener import Listener, listen
+from chattycat.transport import Protocol, Transport
 
 
 class Recorder(Protocol):

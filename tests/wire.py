@@ -39,9 +39,20 @@ class WireClient:
     def __init__(
         self, host: str, port: int, *, timeout_s: float = DEFAULT_TIMEOUT_S,
         ssl_context: ssl.SSLContext | None = None, server_hostname: str | None = None,
+        rcvbuf_bytes: int | None = None,
     ) -> None:
         self.timeout_s = timeout_s
-        raw = socket.create_connection((host, port), timeout=timeout_s)
+        raw = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if rcvbuf_bytes is not None:
+            # Before connect(), so the TCP window is small from the start: a
+            # client that stops reading then holds little in the kernel.
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf_bytes)
+        raw.settimeout(timeout_s)
+        try:
+            raw.connect((host, port))
+        except OSError:
+            raw.close()
+            raise
         if ssl_context is not None:
             raw = ssl_context.wrap_socket(raw, server_hostname=server_hostname or host)
         self.sock: socket.socket = raw
