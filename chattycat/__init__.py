@@ -13,6 +13,7 @@ The library layers, each usable on its own:
 """
 
 from chattycat._version import __version__
+from chattycat.connector import Connector, connect
 from chattycat.errors import (
     ChattyCatError,
     ErrorCode,
@@ -22,12 +23,11 @@ from chattycat.errors import (
     RemoteProtocolError,
 )
 from chattycat.framing import FrameDecoder, encode_frame
+from chattycat.listener import Listener, listen
 from chattycat.loop import EventLoop, Handle, TimerHandle
 from chattycat.rooms import ChatState, RoomsConfig
 from chattycat.server import ChatServer, ServerConfig
 from chattycat.store import HistoryStore, SQLiteStore
-from chattycat.connector import Connector, connect
-from chattycat.listener import Listener, listen
 from chattycat.transport import Protocol, Transport
 
 __all__ = [

@@ -7,19 +7,23 @@ a corrupt history file) ends in a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
 
 from chattycat._version import __version__
+from chattycat.client import Client
 from chattycat.errors import ChattyCatError, ConfigError
 from chattycat.loop import EventLoop
-from chattycat.messages import is_valid_room
+from chattycat.messages import is_valid_name, is_valid_room
+from chattycat.plain import run_plain
 from chattycat.rooms import RoomsConfig
 from chattycat.server import ChatServer, ServerConfig
 from chattycat.store import SQLiteStore, default_history_path
@@ -179,13 +183,121 @@ def _connection_limit(requested: int | None) -> int:
 
 def _server_tls(cert: str, key: str | None) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    for path in (cert, key):
+        # load_cert_chain's own errors do not say which file is missing.
+        if path is not None and not os.path.isfile(path):
+            raise ConfigError(f"cannot read TLS file {path}: no such file")
+        if path is not None and not os.access(path, os.R_OK):
+            raise ConfigError(f"cannot read TLS file {path}: permission denied")
     try:
         context.load_cert_chain(cert, key)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"cannot read TLS file {exc.filename}: no such file") from None
-    except PermissionError as exc:
-        raise ConfigError(f"cannot read TLS file {exc.filename}: permission denied") from None
     except (ssl.SSLError, OSError) as exc:
         files = cert if key is None else f"{cert} / {key}"
         raise ConfigError(f"cannot use TLS certificate/key {files}: {exc}") from None
+    return context
+
+
+# -- join: the client -------------------------------------------------------------
+
+
+def _user_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not is_valid_name(value):
+        raise click.BadParameter("names are 1-32 characters from A-Z a-z 0-9 _ -")
+    return value
+
+
+def _room_names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+                ) -> tuple[str, ...]:
+    for room in value:
+        _room_name(ctx, param, room)
+    return value
+
+
+@main.command()
+@option("--name", required=True, callback=_user_name, help="Your user name.")
+@option("--host", default="127.0.0.1", show_default=True, help="Server address.")
+@option("--port", type=click.IntRange(1, 65535), default=9999, show_default=True,
+        help="Server TCP port.")
+@option("--room", "rooms", multiple=True, callback=_room_names,
+        help="Room to join (repeatable; the first is the current room). "
+             "[default: the server's default room]")
+@option("--tls", is_flag=True, help="Connect with TLS (verified against the system CAs).")
+@option("--cafile", type=click.Path(dir_okay=False), default=None,
+        help="PEM file of CA certificates to trust (implies --tls).")
+@option("--insecure", is_flag=True,
+        help="TLS without certificate verification (implies --tls; testing only).")
+@option("--no-color", is_flag=True, help="No colors in the interactive client.")
+@option("--log-level", type=LOG_LEVELS, default="warning", show_default=True,
+        help="Log verbosity (on stderr).")
+def join(
+    name: str, host: str, port: int, rooms: tuple[str, ...], tls: bool, cafile: str | None,
+    insecure: bool, no_color: bool, log_level: str,
+) -> None:
+    """Chat: interactive on a terminal; otherwise each stdin line is a message or /command.
+
+    Without a terminal every event is printed as one line on stdout; at end
+    of input the client waits for its messages to be acknowledged and quits.
+    """
+    setup_logging(log_level)
+    loop = EventLoop()
+    try:
+        context = _client_tls(cafile, insecure) if tls or cafile or insecure else None
+        client = Client(loop, name, host=host, port=port, rooms=rooms, ssl_context=context)
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        if interactive:
+            code = _run_interactive(client, loop, no_color=no_color)
+        else:
+            _unbuffer_stdout()
+            with _quit_on_signals(loop, client):
+                code = run_plain(client, loop)
+    except ChattyCatError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        loop.close()
+    sys.exit(code)
+
+
+def _run_interactive(client: Client, loop: EventLoop, *, no_color: bool) -> int:
+    try:
+        from chattycat.interactive import run_interactive
+    except ImportError:  # a build without the interactive UI: scripted mode still works
+        return run_plain(client, loop)
+    return run_interactive(client, loop, no_color=no_color)
+
+
+def _unbuffer_stdout() -> None:
+    # One event per line, each flushed; text from the network that the locale
+    # cannot encode is escaped rather than fatal.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace", line_buffering=True)
+
+
+@contextlib.contextmanager
+def _quit_on_signals(loop: EventLoop, client: Client) -> Iterator[None]:
+    """SIGINT/SIGTERM end a scripted session with a quit instead of a traceback."""
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, client.quit)
+            installed.append(sig)
+        except (ValueError, OSError, RuntimeError):
+            pass  # not the main thread (e.g. under a test runner)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def _client_tls(cafile: str | None, insecure: bool) -> ssl.SSLContext:
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+    except FileNotFoundError:
+        raise ConfigError(f"cannot read CA file {cafile}: no such file") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"cannot use CA file {cafile}: {exc}") from None
+    if insecure:
+        click.echo("warning: --insecure: the server's certificate is not verified", err=True)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     return context

@@ -26,6 +26,7 @@ from chattycat.framing import encode_frame
 
 __all__ = [
     "MAX_ID_CHARS",
+    "MAX_REF_CHARS",
     "MAX_TEXT_CHARS",
     "PROTOCOL_VERSION",
     "Error",
@@ -184,7 +185,8 @@ def _room(obj: JSONObject, key: str = "room") -> str:
 
 def _ref(obj: JSONObject) -> Ref:
     value = obj.get("ref")
-    if value is None or _is_int(value):
+    # Integer refs are bounded like string ones, so echoing one costs little.
+    if value is None or (_is_int(value) and -(2**63) <= value < 2**63):
         return value
     if isinstance(value, str) and len(value) <= MAX_REF_CHARS and not _SURROGATE_RE.search(value):
         return value
@@ -699,6 +701,7 @@ class RoomList(Event):
 
     TYPE: ClassVar[str] = "room_list"
     rooms: tuple[RoomInfo, ...]
+    more: bool = False
     ref: Ref = None
 
     @classmethod
@@ -707,10 +710,11 @@ class RoomList(Event):
         if not isinstance(raw, list):
             raise _bad("'rooms' must be a list")
         rooms = tuple(RoomInfo(_str(r, "room"), _int(r, "members")) for r in _objects(raw))
-        return cls(rooms, _ref(obj))
+        return cls(rooms, _bool(obj, "more"), _ref(obj))
 
     def to_dict(self) -> JSONObject:
         out: JSONObject = {"type": self.TYPE, "rooms": [r.to_dict() for r in self.rooms]}
+        _put(out, "more", self.more)
         _put(out, "ref", self.ref)
         return out
 
@@ -823,7 +827,9 @@ def _check_typed(obj: object) -> JSONObject:
 
 def _parse(obj: JSONObject, parsers: Mapping[str, _Parser]) -> Any:
     parser = parsers.get(obj["type"])
-    unknown = _bad(f"unknown frame type {obj['type']!r}", ErrorCode.UNKNOWN_TYPE)
+    kind: str = obj["type"]
+    shown = kind if len(kind) <= 40 else kind[:40] + "..."  # the reply must stay small
+    unknown = _bad(f"unknown frame type {shown!r}", ErrorCode.UNKNOWN_TYPE)
     try:
         ref = _ref(obj)
     except RemoteProtocolError:

@@ -1,8 +1,9 @@
-"""Split ``history`` and ``roster`` replies into frames no larger than ``max_frame``.
+"""Split ``history``, ``roster`` and ``room_list`` replies into frames within ``max_frame``.
 
 PROTOCOL section 1: the server never sends a frame larger than ``max_frame``;
-a reply that would not fit becomes consecutive frames of the same type, every
-part but the last carrying ``"more": true``.
+a ``history`` or ``roster`` that would not fit becomes consecutive frames of
+the same type, every part but the last carrying ``"more": true``. The
+protocol names no rule for ``room_list``; it is split the same way.
 """
 
 from __future__ import annotations
@@ -12,14 +13,29 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from chattycat.errors import Ref
-from chattycat.messages import History, Member, Message, Roster, to_payload
+from chattycat.messages import (
+    MAX_REF_CHARS,
+    History,
+    Member,
+    Message,
+    RoomInfo,
+    RoomList,
+    Roster,
+    to_payload,
+)
 
-__all__ = ["fit_history", "fit_roster"]
+__all__ = ["HISTORY_ENVELOPE_BYTES", "fit_history", "fit_room_list", "fit_roster"]
 
-_T = TypeVar("_T", Message, Member)
+_T = TypeVar("_T", Message, Member, RoomInfo)
+
+# The largest history frame around its messages: longest room name and ref,
+# both flags. A message must fit in max_frame minus this to be deliverable.
+HISTORY_ENVELOPE_BYTES = len(
+    to_payload(History("r" * 32, (), more=True, truncated=True, ref="r" * MAX_REF_CHARS))
+)
 
 
-def _json_size(item: Message | Member) -> int:
+def _json_size(item: Message | Member | RoomInfo) -> int:
     return len(json.dumps(item.to_dict(), separators=(",", ":"), ensure_ascii=False).encode())
 
 
@@ -65,3 +81,8 @@ def fit_roster(
     return _fit(
         members, max_frame, lambda part, more: Roster(room, tuple(part), more=more, ref=ref)
     )
+
+
+def fit_room_list(rooms: Sequence[RoomInfo], max_frame: int, *, ref: Ref = None) -> list[RoomList]:
+    """``room_list`` frames carrying ``rooms`` in order, each within ``max_frame``."""
+    return _fit(rooms, max_frame, lambda part, more: RoomList(tuple(part), more=more, ref=ref))

@@ -44,7 +44,6 @@ from chattycat.messages import (
     Renamed,
     Request,
     RoomInfo,
-    RoomList,
     Rooms,
     Say,
     Welcome,
@@ -56,13 +55,15 @@ from chattycat.messages import (
     parse_request,
     to_payload,
 )
-from chattycat.paging import fit_history, fit_roster
+from chattycat.paging import HISTORY_ENVELOPE_BYTES, fit_history, fit_room_list, fit_roster
 from chattycat.ratelimit import TokenBucket
 from chattycat.store import HistoryStore
 
 __all__ = ["ChatState", "Close", "ConnId", "ConnState", "Effect", "RoomsConfig", "Send"]
 
 ConnId = int
+# A quit reason is repeated to every room in a parted frame; keep it short.
+MAX_REASON_CHARS = 200
 
 
 class ConnState(Enum):
@@ -169,11 +170,18 @@ def _error(code: ErrorCode, message: str) -> ProtocolError:
     return ProtocolError(code, message)
 
 
-def _is_hello(payload: bytes) -> bool:
+def _frame_type(payload: bytes) -> str | None:
+    """The ``type`` of a payload that failed to parse; None when it has none."""
     try:
-        return bool(decode_payload(payload)["type"] == "hello")
+        kind: str = decode_payload(payload)["type"]
     except RemoteProtocolError:
-        return True  # not even a typed frame: keep its own error (bad_frame)
+        return None
+    return kind
+
+
+def _quote(value: str) -> str:
+    """Peer-supplied text for an error message, cut so the reply stays small."""
+    return repr(value if len(value) <= 40 else value[:40] + "...")
 
 
 def _request_id(request: Request) -> str | None:
@@ -219,10 +227,20 @@ class ChatState:
         try:
             request = parse_request(payload)
         except RemoteProtocolError as exc:
-            if self.state_of(conn_id) is ConnState.AWAITING_HELLO and not _is_hello(payload):
+            state = self.state_of(conn_id)
+            kind = _frame_type(payload)
+            if state is ConnState.AWAITING_HELLO and kind is not None and kind != "hello":
                 # The state rule comes first: before hello, any other type is refused as
                 # such, however malformed its members are.
                 exc = RemoteProtocolError(ErrorCode.HELLO_REQUIRED, "say hello first", ref=exc.ref)
+            elif (
+                state is ConnState.ACTIVE
+                and kind not in ("ping", "pong")
+                # Refusing a bad request costs as much as serving one: it counts too.
+                and not self._conns[conn_id].bucket.allow(now)
+            ):
+                exc = RemoteProtocolError(ErrorCode.RATE_LIMITED, "slow down: too many requests",
+                                          ref=exc.ref)
             return self.reject(conn_id, exc, now)
         return self.receive(conn_id, request, now)
 
@@ -356,11 +374,12 @@ class ChatState:
         if parked is not None and not self._session_matches(hello, parked):
             parked = None
         rooms = list(hello.resume or ()) or [self.config.default_room]
-        if parked is None:
-            color = pick_color(self._colors_in(rooms), (u.color for u in self._users.values()))
-            session = secrets.token_urlsafe(24)
+        neighbours = self._colors_in(rooms)
+        session = secrets.token_urlsafe(24) if parked is None else parked.session
+        if parked is not None and parked.color not in neighbours:
+            color = parked.color  # a returning user keeps its color when nobody near has it
         else:
-            color, session = parked.color, parked.session
+            color = pick_color(neighbours, (u.color for u in self._users.values()))
         user = User(hello.name, color, session, conn.id)
         self._users[key] = user
         self._activate(conn, user, hello)
@@ -488,9 +507,9 @@ class ChatState:
         self._send_roster(conn, req.room, req.ref)
 
     def _on_rooms(self, conn: Connection, user: User, req: Rooms, now: float) -> None:
-        rooms = tuple(RoomInfo(r.name, len(r.members)) for r in sorted(self._rooms.values(),
-                                                                    key=lambda r: r.name))
-        self._send((conn.id,), RoomList(rooms, ref=req.ref))
+        rooms = [RoomInfo(name, len(self._rooms[name].members)) for name in sorted(self._rooms)]
+        for frame in fit_room_list(rooms, self.config.max_frame, ref=req.ref):
+            self._send((conn.id,), frame)
 
     def _on_say(self, conn: Connection, user: User, req: Say, now: float) -> None:
         self._require_member(user, req.room)
@@ -520,7 +539,7 @@ class ChatState:
     def _on_whisper(self, conn: Connection, user: User, req: WhisperTo, now: float) -> None:
         target = self._users.get(name_key(req.to))
         if target is None:
-            raise _error(ErrorCode.NO_SUCH_USER, f"{req.to} is not online")
+            raise _error(ErrorCode.NO_SUCH_USER, f"{_quote(req.to)} is not online")
         whisper = Whisper(user.name, target.name, user.color, req.text, round(now, 3), req.id,
                           req.action)
         self._check_fits(whisper)
@@ -559,7 +578,8 @@ class ChatState:
         pass  # hearing anything at all is what keeps the connection alive
 
     def _on_quit(self, conn: Connection, user: User, req: Quit, now: float) -> None:
-        self._end(conn, req.reason or "quit", now=now)
+        # The reason goes to every room in a parted frame, which must stay small.
+        self._end(conn, (req.reason or "quit")[:MAX_REASON_CHARS], now=now)
 
     # -- helpers ------------------------------------------------------------
 
@@ -568,10 +588,13 @@ class ChatState:
             raise _error(ErrorCode.NOT_IN_ROOM, f"you are not in {room}")
 
     def _check_fits(self, frame: Message | Whisper) -> None:
+        # A stored message is later sent inside a history frame, whose envelope
+        # (room, ref, flags) must fit around it too.
+        budget = self.config.max_frame - HISTORY_ENVELOPE_BYTES
         # Cheap bound first: JSON escapes a character to at most 6 bytes.
-        if len(frame.text) * 6 + 512 <= self.config.max_frame:
+        if len(frame.text) * 6 + 512 <= budget:
             return
-        if len(to_payload(frame)) > self.config.max_frame:
+        if len(to_payload(frame)) > budget:
             raise _error(ErrorCode.BAD_REQUEST, "text too long for this server's max_frame")
 
     def _window(self, key: str, room: str) -> OrderedDict[str, int]:

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 from chattycat.errors import FrameTooLarge, StoreError
 from chattycat.framing import FrameDecoder
+from chattycat.listener import Listener, listen
 from chattycat.loop import EventLoop, TimerHandle
 from chattycat.messages import Message, encode
 from chattycat.rooms import ChatState, Close, ConnId, Effect, RoomsConfig, Send
 from chattycat.store import HistoryStore
-from chattycat.listener import Listener, listen
 from chattycat.transport import Protocol, Transport
 
 __all__ = ["ChatServer", "ServerConfig"]
