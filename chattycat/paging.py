@@ -57,6 +57,9 @@ def _chunks(items: Sequence[_T], empty_size: int, max_frame: int) -> list[Sequen
 def _fit(
     items: Sequence[_T], max_frame: int, build: Callable[[Sequence[_T], bool], Any]
 ) -> list[Any]:
+    whole = build(items, False)
+    if len(to_payload(whole)) <= max_frame:
+        return [whole]  # the common case: measured once, no per-item sizing
     # Measure an empty part that says "more": the largest possible envelope.
     empty_size = len(to_payload(build((), True)))
     chunks = _chunks(items, empty_size, max_frame)

@@ -79,6 +79,16 @@ class _Connection(Protocol):
     def eof_received(self) -> bool | None:
         return False
 
+    def pause_writing(self) -> None:
+        # Output to this client is piling up: stop reading its requests, each of
+        # which would only add more output, until the backlog drains.
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.resume_reading()
+
     def connection_lost(self, exc: BaseException | None) -> None:
         if exc is not None:
             log.debug("connection %d lost: %s", self.id, exc)
@@ -217,9 +227,9 @@ class ChatServer:
         limit = self.config.max_outbuf_bytes
         for conn_id in effect.conns:
             conn = self._connections.get(conn_id)
-            if conn is None or conn.transport is None or conn.transport.is_closing():
+            if conn is None or conn.transport is None:
                 continue
-            conn.transport.write(data)
+            conn.transport.write(data)  # a no-op on a closing transport
             if conn.transport.get_write_buffer_size() > limit:
                 log.info("connection %d is a slow consumer: closing", conn_id)
                 slow.append(conn_id)

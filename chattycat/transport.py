@@ -90,6 +90,13 @@ class _State(enum.Enum):
     CLOSED = "closed"  # connection_lost is scheduled or done
 
 
+# Module-level aliases: looking a member up on an Enum class costs ~4x a global
+# lookup, and write() checks the state once per frame per recipient.
+_CONNECTING, _OPEN, _CLOSING, _CLOSED = (
+    _State.CONNECTING, _State.OPEN, _State.CLOSING, _State.CLOSED
+)
+
+
 class Transport:
     """One connection: buffered, coalesced writes; reads delivered to a Protocol.
 
@@ -112,7 +119,7 @@ class Transport:
         self._protocol = Protocol()  # a no-op stand-in until the real one is made
         self._tls = tls
         self._on_handshake_failed = on_handshake_failed
-        self._state = _State.CONNECTING
+        self._state = _CONNECTING
         self._pending: deque[memoryview] = deque()  # ciphertext, with TLS
         self._pending_bytes = 0
         self._flush_scheduled = False
@@ -147,7 +154,7 @@ class Transport:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Queue ``data``; it is sent at the end of this loop pass, coalesced with other writes."""
-        if self._state is not _State.OPEN:
+        if self._state is not _OPEN:
             logger.debug("write() on a %s transport ignored", self._state.value)
             return
         # Copy mutable buffers: the caller may reuse them before we send.
@@ -205,11 +212,11 @@ class Transport:
 
     def close(self) -> None:
         """Stop reading, flush pending output (and TLS close_notify), then close."""
-        if self._state is not _State.OPEN:
-            if self._state is _State.CONNECTING:
+        if self._state is not _OPEN:
+            if self._state is _CONNECTING:
                 self._force_close(None)
             return
-        self._state = _State.CLOSING
+        self._state = _CLOSING
         self._update_reading()
         if self._tls is not None:
             self._tls.encrypt()
@@ -229,14 +236,14 @@ class Transport:
 
     def is_closing(self) -> bool:
         """Whether close() or abort() was called or the connection was lost."""
-        return self._state in (_State.CLOSING, _State.CLOSED)
+        return self._state is _CLOSING or self._state is _CLOSED
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         """"peername", "sockname", "socket", and with TLS "ssl_object", "peercert", "cipher"."""
         if name in self._extra:
             return self._extra[name]
         tls = self._tls
-        if tls is None or self._state is _State.CONNECTING:
+        if tls is None or self._state is _CONNECTING:
             return default
         if name == "ssl_object":
             return tls.obj
@@ -252,7 +259,7 @@ class Transport:
     # -- connection setup -------------------------------------------------------------
 
     def _make_connection(self) -> None:
-        if self._state is not _State.CONNECTING:
+        if self._state is not _CONNECTING:
             return
         try:
             self._protocol = self._protocol_factory()
@@ -260,7 +267,7 @@ class Transport:
             logger.exception("protocol factory failed; dropping the connection")
             self._force_close(None)
             return
-        self._state = _State.OPEN
+        self._state = _OPEN
         try:
             self._protocol.connection_made(self)
         except Exception as exc:
@@ -283,7 +290,7 @@ class Transport:
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
         self._make_connection()
-        if self._state is _State.OPEN:
+        if self._state is _OPEN:
             # Application data may have arrived in the same segment as the last handshake flight.
             self._receive_tls(b"")
 
@@ -291,7 +298,7 @@ class Transport:
         self._handshake_failed(TimeoutError("TLS handshake timed out"))
 
     def _handshake_failed(self, exc: BaseException) -> None:
-        if self._state is not _State.CONNECTING:
+        if self._state is not _CONNECTING:
             return
         logger.debug("TLS handshake with %s failed: %r", self._extra.get("peername"), exc)
         self._force_close(None)
@@ -301,9 +308,9 @@ class Transport:
     # -- reading ----------------------------------------------------------------------
 
     def _update_reading(self) -> None:
-        if self._state is _State.CONNECTING:
+        if self._state is _CONNECTING:
             want = self._tls is not None  # the handshake needs input; plain waits for the protocol
-        elif self._state is _State.OPEN:
+        elif self._state is _OPEN:
             want = not self._reading_paused and not self._eof
         else:
             want = False
@@ -321,7 +328,7 @@ class Transport:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            if self._state is _State.CONNECTING:
+            if self._state is _CONNECTING:
                 self._handshake_failed(exc)
             else:
                 self._fatal_error(exc)
@@ -331,7 +338,7 @@ class Transport:
                 self._deliver(data)
             else:
                 self._on_eof()
-        elif self._state is _State.CONNECTING:
+        elif self._state is _CONNECTING:
             if data:
                 self._tls.incoming.write(data)
                 self._continue_handshake()
@@ -356,7 +363,7 @@ class Transport:
             self._schedule_flush()  # writes held back by a renegotiation can go now
         if plaintext:
             self._deliver(plaintext)
-        if eof and self._state is _State.OPEN:
+        if eof and self._state is _OPEN:
             self._on_eof()
 
     def _deliver(self, data: bytes) -> None:
@@ -380,22 +387,22 @@ class Transport:
 
     def _schedule_flush(self) -> None:
         # While write interest is registered the writable callback sends; no flush needed.
-        if not self._flush_scheduled and not self._writing and self._state is not _State.CLOSED:
+        if not self._flush_scheduled and not self._writing and self._state is not _CLOSED:
             self._flush_scheduled = True
             self._loop.call_before_poll(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._state is not _State.CLOSED and not self._writing:
+        if self._state is not _CLOSED and not self._writing:
             self._write_out()
 
     def _on_writable(self) -> None:
-        if self._state is not _State.CLOSED:
+        if self._state is not _CLOSED:
             self._write_out()
 
     def _write_out(self) -> None:
         """Send what the kernel takes now; watch for writability only if some remains."""
-        if self._tls is not None and self._state is not _State.CONNECTING:
+        if self._tls is not None and self._state is not _CONNECTING:
             self._tls.encrypt()
             self._pump_tls_output()
         error = self._send_pending()
@@ -409,7 +416,7 @@ class Transport:
             self._writing = False
             self._loop.remove_writer(self._sock)
         self._maybe_resume_protocol()
-        if self._state is _State.CLOSING and self.get_write_buffer_size() == 0:
+        if self._state is _CLOSING and self.get_write_buffer_size() == 0:
             self._force_close(None, linger=True)
 
     def _send_pending(self) -> OSError | None:
@@ -506,11 +513,11 @@ class Transport:
         with unread input makes the kernel send a reset, which can destroy our
         last frames (an error reply, say) before the peer has read them.
         """
-        if self._state is _State.CLOSED:
+        if self._state is _CLOSED:
             return
         self._linger = linger
-        protocol_made = self._state is not _State.CONNECTING
-        self._state = _State.CLOSED
+        protocol_made = self._state is not _CONNECTING
+        self._state = _CLOSED
         for timer in (self._close_timer, self._handshake_timer):
             if timer is not None:
                 timer.cancel()
