@@ -385,7 +385,7 @@ class ChatState:
         self._activate(conn, user, hello)
         for room in rooms:
             self._enter(user, room, now)
-            self._send_room_state(conn, user, room, hello.resume, ref=None)
+            self._send_room_state(conn, user, room, hello.resume, ref=hello.ref)
 
     def _take_over(self, conn: Connection, user: User, hello: Hello, now: float) -> None:
         old = self._conns[user.conn]
@@ -402,7 +402,7 @@ class ChatState:
         for room in wanted:
             if room not in user.rooms:
                 self._enter(user, room, now)
-            self._send_room_state(conn, user, room, hello.resume, ref=None)
+            self._send_room_state(conn, user, room, hello.resume, ref=hello.ref)
 
     def _activate(self, conn: Connection, user: User, hello: Hello) -> None:
         conn.state, conn.user = ConnState.ACTIVE, user
