@@ -13,6 +13,7 @@ touches a socket or the terminal, so every rule is tested without either.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -194,7 +195,8 @@ def _usage(name: str) -> Hint:
 def _unknown(name: str) -> str:
     if not name:
         return "a command name must follow '/'; to send a '/' message type '//'; see /help"
-    close = [c for c in COMMANDS if c.startswith(name.lower()[:2])]
+    close = [c for c in COMMANDS if c.startswith(name.lower())]
+    close = close or difflib.get_close_matches(name.lower(), COMMANDS, n=1, cutoff=0.6)
     if close:
         return f"unknown command /{name}; did you mean {COMMANDS[close[0]][0]}? (/help lists all)"
     return f"unknown command /{name}; /help lists the commands, '//' sends a '/' message"
@@ -208,7 +210,7 @@ def _text_arg(name: str, rest: str, make: Callable[[str], Command]) -> Command:
     return make(rest)
 
 
-def _room_arg(name: str, rest: str, *, optional: bool) -> str | None | Hint:
+def _room_arg(name: str, rest: str, *, optional: bool) -> str | Hint | None:
     if not rest:
         return None if optional else _usage(name)
     if " " in rest:

@@ -185,8 +185,9 @@ def _room(obj: JSONObject, key: str = "room") -> str:
 
 def _ref(obj: JSONObject) -> Ref:
     value = obj.get("ref")
-    # Integer refs are bounded like string ones, so echoing one costs little.
-    if value is None or (_is_int(value) and -(2**63) <= value < 2**63):
+    # Integer refs are bounded like string ones (64 digits), so echoing one in a
+    # reply can never push that reply past max_frame.
+    if value is None or (_is_int(value) and abs(value) < 10**MAX_REF_CHARS):
         return value
     if isinstance(value, str) and len(value) <= MAX_REF_CHARS and not _SURROGATE_RE.search(value):
         return value

@@ -64,6 +64,8 @@ __all__ = ["ChatState", "Close", "ConnId", "ConnState", "Effect", "RoomsConfig",
 ConnId = int
 # A quit reason is repeated to every room in a parted frame; keep it short.
 MAX_REASON_CHARS = 200
+# Whisper ids remembered per user, so a retried whisper is not delivered twice.
+WHISPER_WINDOW = 100
 
 
 class ConnState(Enum):
@@ -199,6 +201,7 @@ class ChatState:
         self._rooms: dict[str, Room] = {}
         self._parked: dict[str, ParkedSession] = {}
         self._windows: dict[tuple[str, str], OrderedDict[str, int]] = {}
+        self._whispers: dict[str, OrderedDict[str, Whisper]] = {}
         self._ping_counter = 0
         self._out: list[Effect] = []
 
@@ -283,6 +286,7 @@ class ChatState:
             if parked.expires_at <= now:
                 del self._parked[key]
                 self._forget_windows(key)
+                self._whispers.pop(parked.session, None)
         return self._flush()
 
     def shutdown(self) -> list[Effect]:
@@ -372,6 +376,7 @@ class ChatState:
             raise _error(ErrorCode.NAME_TAKEN, f"the name {hello.name} is taken")
         parked = self._parked.pop(key, None)
         if parked is not None and not self._session_matches(hello, parked):
+            self._whispers.pop(parked.session, None)  # that session is over for good
             parked = None
         rooms = list(hello.resume or ()) or [self.config.default_room]
         neighbours = self._colors_in(rooms)
@@ -537,12 +542,23 @@ class ChatState:
         self._send(room.conns(), message)
 
     def _on_whisper(self, conn: Connection, user: User, req: WhisperTo, now: float) -> None:
+        # Keyed by session, which outlives reconnects and renames, unlike a name.
+        sent = self._whispers.setdefault(user.session, OrderedDict())
+        if req.id is not None and req.id in sent:
+            # A client retrying after a reconnect: whispers are not stored, but a
+            # short in-memory window keeps the retry from reaching the target twice.
+            self._send((conn.id,), sent[req.id])
+            return
         target = self._users.get(name_key(req.to))
         if target is None:
             raise _error(ErrorCode.NO_SUCH_USER, f"{_quote(req.to)} is not online")
         whisper = Whisper(user.name, target.name, user.color, req.text, round(now, 3), req.id,
                           req.action)
         self._check_fits(whisper)
+        if req.id is not None:
+            sent[req.id] = whisper
+            if len(sent) > WHISPER_WINDOW:
+                sent.popitem(last=False)
         self._send(tuple(dict.fromkeys((target.conn, conn.id))), whisper)
 
     def _on_history(self, conn: Connection, user: User, req: HistoryQuery, now: float) -> None:
@@ -567,7 +583,9 @@ class ChatState:
             members[new_key] = user
         user.name = req.name
         self._users[new_key] = user
-        self._parked.pop(new_key, None)
+        displaced = self._parked.pop(new_key, None)
+        if displaced is not None:
+            self._whispers.pop(displaced.session, None)
         audience = [conn.id] + [c for r in user.rooms for c in self._rooms[r].conns()]
         self._send(tuple(dict.fromkeys(audience)), Renamed(old, user.name, user.color))
 

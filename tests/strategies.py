@@ -99,7 +99,9 @@ texts = unicode_text(min_size=1, max_size=MAX_TEXT_CHARS)
 #: Client-chosen message ids: a string of at most 64 characters (PROTOCOL 5).
 ids = unicode_text(max_size=MAX_ID_CHARS)
 #: Request references: a string of at most 64 characters, or an integer (PROTOCOL 1).
-refs: st.SearchStrategy[str | int | None] = st.none() | st.integers() | unicode_text(max_size=64)
+refs: st.SearchStrategy[str | int | None] = (
+    st.none() | st.integers(-(10**64) + 1, 10**64 - 1) | unicode_text(max_size=64)
+)
 #: Per-room message sequence numbers (start at 1, PROTOCOL 5).
 seqs = st.integers(min_value=1, max_value=2**53)
 #: Colors as the server assigns them: ``#rrggbb``.

@@ -517,6 +517,17 @@ def test_whisper_is_not_stored(chat: Chat) -> None:
     assert not chat.store.has_room("lobby")
 
 
+def test_a_retried_whisper_id_goes_back_to_the_sender_alone(chat: Chat) -> None:
+    # Whispers are not stored, but a client resending an unacknowledged one after
+    # a reconnect must not make it reach the recipient twice.
+    chat.sign_in(1, "alice")
+    chat.sign_in(2, "bob")
+    original = Whisper("alice", "bob", RED, "psst", START, "c-18")
+    assert deliveries(chat.send(1, WhisperTo("bob", "psst", "c-18"))) == [({1, 2}, original)]
+    assert deliveries(chat.send(1, WhisperTo("bob", "psst", "c-18"))) == [({1}, original)]
+    assert deliveries(chat.send(1, WhisperTo("bob", "again", "c-19")))[0][0] == {1, 2}
+
+
 def test_whisper_to_an_unknown_or_offline_user_is_no_such_user(chat: Chat) -> None:
     chat.sign_in(1, "alice")
     chat.sign_in(2, "bob")
