@@ -3,8 +3,8 @@
 import signal
 import sys
 
-from chattycat.loop import EventLoop
 from chattycat.listener import listen
+from chattycat.loop import EventLoop
 from chattycat.transport import Protocol, Transport
 
 MAX_LINE_BYTES = 4096

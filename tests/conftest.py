@@ -256,18 +256,19 @@ StartInProcess = Callable[..., InProcessServer]
 
 @pytest.fixture
 def chat_server(tmp_path: Path) -> Iterator[StartInProcess]:
-    """Factory: ``start(db=None, prepare=None, **config) -> InProcessServer``.
+    """Factory: ``start(db=None, prepare=None, store_factory=SQLiteStore, **config)``.
 
     ``config`` holds ServerConfig fields, and RoomsConfig fields (which
     override ``QUIET_ROOMS``). The store is an SQLiteStore on ``db`` (default:
     a file in tmp_path), opened on the loop thread; ``prepare(store)`` runs
     there before the server starts, e.g. to insert old messages.
+    ``store_factory(path)`` makes the store (a subclass can inject failures).
     """
     started: list[InProcessServer] = []
 
     def start(
         db: Path | str | None = None, prepare: Callable[[SQLiteStore], None] | None = None,
-        **config: Any,
+        store_factory: Callable[[str], SQLiteStore] = SQLiteStore, **config: Any,
     ) -> InProcessServer:
         room_fields = set(RoomsConfig.__dataclass_fields__)
         rooms = replace(QUIET_ROOMS, **{k: v for k, v in config.items() if k in room_fields})
@@ -275,14 +276,15 @@ def chat_server(tmp_path: Path) -> Iterator[StartInProcess]:
             host="127.0.0.1", port=0, rooms=rooms,
             **{k: v for k, v in config.items() if k not in room_fields},
         )
-        db_path = str(db) if db is not None else str(tmp_path / "h.db")
+        default_db = tmp_path / ("h.db" if not started else f"h{len(started)}.db")
+        db_path = str(db) if db is not None else str(default_db)
         ready: queue.Queue[tuple[Any, ...]] = queue.Queue()
 
         def serve() -> None:
             loop = EventLoop()
             store: SQLiteStore | None = None
             try:
-                store = SQLiteStore(db_path)
+                store = store_factory(db_path)
                 if prepare is not None:
                     prepare(store)
                     store.commit()

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 import trustme
 
-from chattycat.loop import EventLoop
 from chattycat.connector import connect
 from chattycat.listener import listen
+from chattycat.loop import EventLoop
 from chattycat.transport import Protocol, Transport
 from tests.test_transport import Echo, HashingSink, Producer, Recorder, collect
 

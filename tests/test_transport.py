@@ -13,9 +13,9 @@ from typing import TypeVar
 
 import pytest
 
-from chattycat.loop import EventLoop
 from chattycat.connector import connect
 from chattycat.listener import Listener, listen
+from chattycat.loop import EventLoop
 from chattycat.transport import Protocol, Transport
 
 

@@ -1,0 +1,172 @@
+"""``chattycat join`` without a terminal, end to end against a ``chattycat serve`` child."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+from collections.abc import Callable
+
+import pytest
+
+from tests.conftest import ServerProcess, StartServer, chattycat_command, child_env
+from tests.wire import WireClient
+
+RUN_TIMEOUT_S = 30.0
+STAMP_RE = re.compile(r"^\d\d:\d\d:\d\d ")
+
+
+def run_join(port: int, *args: str, stdin: str | None = "",
+             ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        chattycat_command("join", "--port", str(port), *args),
+        input=stdin, stdin=subprocess.DEVNULL if stdin is None else None,
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=child_env(),
+    )
+
+
+def watcher(server: ServerProcess, *rooms: str) -> WireClient:
+    client = server.connect()
+    client.hello("watcher")
+    for room in rooms:
+        client.send({"type": "join", "room": room})
+        client.recv_until("history", where=lambda f, r=room: f["room"] == r)  # type: ignore[misc]
+    return client
+
+
+def said(client: WireClient, count: int, where: Callable[[dict[str, object]], bool]
+         ) -> list[dict[str, object]]:
+    """The next ``count`` message frames matching ``where``."""
+    return [client.recv_until("message", where=where) for _ in range(count)]
+
+
+@pytest.fixture
+def server(server_process: StartServer) -> ServerProcess:
+    return server_process()
+
+
+def test_piped_lines_are_sent_and_every_event_is_one_stamped_line(server: ServerProcess) -> None:
+    observer = watcher(server)
+    result = run_join(server.port, "--name", "bot", stdin="hello\n/me waves\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    frames = said(observer, 2, lambda f: f["from"] == "bot")
+    assert [(f["text"], f.get("action", False)) for f in frames] == [("hello", False),
+                                                                    ("waves", True)]
+    lines = result.stdout.splitlines()
+    assert lines, "no output"
+    assert all(STAMP_RE.match(line) for line in lines), lines
+    assert "\x1b" not in result.stdout
+    body = [line[9:] for line in lines]
+    assert f"-- connected to 127.0.0.1:{server.port} as bot" in body
+    assert "[lobby] -- bot joined" in body
+    assert "[lobby] <bot> hello" in body
+    assert "[lobby] * bot waves" in body
+
+
+def test_input_that_ends_before_the_connection_is_up_still_gets_sent(
+    server: ServerProcess,
+) -> None:
+    # The whole input is in the pipe, closed, before the child has even started.
+    observer = watcher(server, "dev")
+    lines = "".join(f"line {n}\n" for n in range(12))
+    result = run_join(server.port, "--name", "bot", "--room", "dev", stdin=lines + "last")
+    assert result.returncode == 0, result.stderr
+    frames = said(observer, 13, lambda f: f["from"] == "bot")
+    assert [f["text"] for f in frames] == [f"line {n}" for n in range(12)] + ["last"]
+    assert all(f["room"] == "dev" for f in frames)
+
+
+def test_a_newline_inside_a_message_is_shown_escaped_on_one_line(server: ServerProcess) -> None:
+    observer = watcher(server)
+    observer.say("lobby", "first\nsecond\x1b[31m")
+    observer.recv_until("message")
+    result = run_join(server.port, "--name", "bot", stdin="")
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stdout.splitlines() if "<watcher>" in line]
+    assert "first" in line and "second" in line
+    assert "\x1b" not in result.stdout
+
+
+def test_long_lines_are_not_wrapped(server: ServerProcess) -> None:
+    text = "x" * 3000
+    result = run_join(server.port, "--name", "bot", stdin=text + "\n")
+    assert result.returncode == 0, result.stderr
+    assert any(line.endswith(f"<bot> {text}") for line in result.stdout.splitlines())
+
+
+def test_quit_command_exits_0_with_its_reason_and_ignores_what_follows(
+    server: ServerProcess,
+) -> None:
+    observer = watcher(server)
+    result = run_join(server.port, "--name", "bot", stdin="bye all\n/quit gone fishing\nlost\n")
+    assert result.returncode == 0, result.stderr
+    [frame] = said(observer, 1, lambda f: f["from"] == "bot")
+    assert frame["text"] == "bye all"
+    parted = observer.recv_until("parted", where=lambda f: f["name"] == "bot")
+    assert parted["reason"] == "gone fishing"
+    assert "lost" not in result.stdout
+
+
+def test_commands_and_hints_in_scripted_mode(server: ServerProcess) -> None:
+    observer = watcher(server)
+    script = "/jion dev\n/join dev\nin dev\n/who\n/rooms\n/msg watcher psst\n//slash\n"
+    result = run_join(server.port, "--name", "bot", stdin=script)
+    assert result.returncode == 0, result.stderr
+    body = [line[9:] for line in result.stdout.splitlines()]
+    assert any(line.startswith("!! unknown command /jion; did you mean /join") for line in body)
+    assert "[dev] <bot> in dev" in body
+    assert "[dev] -- members: bot" in body
+    assert any(line.startswith("-- rooms: dev (1), lobby (") for line in body)
+    assert "[whisper] bot -> watcher: psst" in body
+    assert "[dev] <bot> /slash" in body
+    whisper = observer.recv_until("whisper")
+    assert whisper["text"] == "psst"
+
+
+def test_stdin_at_eof_at_once_just_connects_and_quits(server: ServerProcess) -> None:
+    result = run_join(server.port, "--name", "bot", stdin=None)  # /dev/null
+    assert result.returncode == 0, result.stderr
+    assert "-- connected to" in result.stdout
+
+
+def test_unreachable_server_is_one_stderr_line_and_exit_1() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound but not listening: refused
+        port = sock.getsockname()[1]
+        result = run_join(port, "--name", "bot", stdin="hello\n")
+    assert result.returncode == 1
+    assert result.stderr == f"Error: cannot connect to 127.0.0.1:{port}: connection refused\n"
+    assert result.stdout == ""
+
+
+def test_name_taken_is_one_stderr_line_and_exit_1(server: ServerProcess) -> None:
+    watcher(server)
+    result = run_join(server.port, "--name", "watcher", stdin="hello\n")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: ") and "watcher" in line and "taken" in line
+
+
+def test_a_reader_that_goes_away_ends_the_client_quietly(server: ServerProcess) -> None:
+    proc = subprocess.Popen(
+        chattycat_command("join", "--port", str(server.port), "--name", "bot"),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=child_env(),
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.write("one\n")
+    proc.stdin.flush()
+    assert "connected" in proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    for n in range(20):
+        proc.stdin.write(f"line {n}\n")
+    proc.stdin.close()
+    try:
+        assert proc.wait(RUN_TIMEOUT_S) == 0
+        assert proc.stderr.read() == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        proc.stderr.close()
