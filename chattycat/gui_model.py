@@ -61,6 +61,7 @@ from chattycat.terminal import sanitize
 from chattycat.tui import TIME_FORMAT
 
 __all__ = [
+    "COLOR_TAG_PREFIX",
     "MAX_SCROLLBACK_LINES",
     "ActionFailed",
     "ChatModel",
@@ -368,7 +369,10 @@ class ChatModel:
         # "parted" carries no color; use the one the member list knows.
         known = self._members.get(p.room, {}).get(name_key(p.name))
         line = self._line().add("\u2190 ", Tag.PART)
-        line.name(p.name, known.color) if known else line.add(p.name, Tag.NAME)
+        if known is not None:
+            line.name(p.name, known.color)
+        else:
+            line.add(p.name, Tag.NAME)
         line.add(f" left #{p.room}", Tag.PART)
         if p.reason in ("quit", "disconnected"):
             line.add(f" ({p.reason})", Tag.PART)

@@ -299,6 +299,8 @@ class PlainSession:
             self.closed = True
             return
         self.show(format_event(event, server=self._server))
+        if self.client.state is ClientState.CLOSED:
+            return  # our reader went away while showing it: nothing more to do
         if isinstance(event, Connected | Reconnecting):
             self._connected_once = True
             self._last_progress = self.loop.time()
@@ -330,6 +332,8 @@ class PlainSession:
         self._begin_finish()
 
     def _execute(self, line: str) -> None:
+        if self.client.state is ClientState.CLOSED:
+            return
         command = cmd.parse_line(line)
         handler = _HANDLERS.get(type(command))
         if handler is None:
