@@ -10,9 +10,12 @@ The library layers, each usable on its own:
   framing codec; :mod:`chattycat.messages` — the typed protocol frames.
 - :class:`ChatState` — the sans-IO chat server; :class:`ChatServer` wires it
   to the loop and a :class:`SQLiteStore`.
+- :class:`Client` — a chat client on the loop, with reconnection and resume
+  built in, for bots and user interfaces.
 """
 
 from chattycat._version import __version__
+from chattycat.client import Client
 from chattycat.connector import Connector, connect
 from chattycat.errors import (
     ChattyCatError,
@@ -34,6 +37,7 @@ __all__ = [
     "ChatServer",
     "ChatState",
     "ChattyCatError",
+    "Client",
     "Connector",
     "ErrorCode",
     "EventLoop",

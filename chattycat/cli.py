@@ -213,22 +213,32 @@ def _room_names(ctx: click.Context, param: click.Parameter, value: tuple[str, ..
     return value
 
 
+def client_options(command: _F) -> _F:
+    """The options ``join`` and ``gui`` share: who you are and where the server is."""
+    decorators = [
+        option("--name", required=True, callback=_user_name, help="Your user name."),
+        option("--host", default="127.0.0.1", show_default=True, help="Server address."),
+        option("--port", type=click.IntRange(1, 65535), default=9999, show_default=True,
+               help="Server TCP port."),
+        option("--room", "rooms", multiple=True, callback=_room_names,
+               help="Room to join (repeatable; the first is the current room). "
+                    "[default: the server's default room]"),
+        option("--tls", is_flag=True, help="Connect with TLS (verified against the system CAs)."),
+        option("--cafile", type=click.Path(dir_okay=False), default=None,
+               help="PEM file of CA certificates to trust (implies --tls)."),
+        option("--insecure", is_flag=True,
+               help="TLS without certificate verification (implies --tls; testing only)."),
+        option("--log-level", type=LOG_LEVELS, default="warning", show_default=True,
+               help="Log verbosity (on stderr)."),
+    ]
+    for decorate in reversed(decorators):
+        command = decorate(command)
+    return command
+
+
 @main.command()
-@option("--name", required=True, callback=_user_name, help="Your user name.")
-@option("--host", default="127.0.0.1", show_default=True, help="Server address.")
-@option("--port", type=click.IntRange(1, 65535), default=9999, show_default=True,
-        help="Server TCP port.")
-@option("--room", "rooms", multiple=True, callback=_room_names,
-        help="Room to join (repeatable; the first is the current room). "
-             "[default: the server's default room]")
-@option("--tls", is_flag=True, help="Connect with TLS (verified against the system CAs).")
-@option("--cafile", type=click.Path(dir_okay=False), default=None,
-        help="PEM file of CA certificates to trust (implies --tls).")
-@option("--insecure", is_flag=True,
-        help="TLS without certificate verification (implies --tls; testing only).")
+@client_options
 @option("--no-color", is_flag=True, help="No colors in the interactive client.")
-@option("--log-level", type=LOG_LEVELS, default="warning", show_default=True,
-        help="Log verbosity (on stderr).")
 def join(
     name: str, host: str, port: int, rooms: tuple[str, ...], tls: bool, cafile: str | None,
     insecure: bool, no_color: bool, log_level: str,
@@ -254,6 +264,30 @@ def join(
         raise click.ClickException(str(exc)) from None
     finally:
         loop.close()
+    sys.exit(code)
+
+
+@main.command()
+@client_options
+def gui(
+    name: str, host: str, port: int, rooms: tuple[str, ...], tls: bool, cafile: str | None,
+    insecure: bool, log_level: str,
+) -> None:
+    """Chat in a desktop window (Tkinter), on the same client as join."""
+    setup_logging(log_level)
+    try:
+        from chattycat import gui as desktop  # its ImportError explains a missing tkinter
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
+    from tkinter import TclError  # there for sure: the GUI module imported tkinter
+    try:
+        context = _client_tls(cafile, insecure) if tls or cafile or insecure else None
+        code = desktop.run_gui(name=name, host=host, port=port, rooms=rooms,
+                               ssl_context=context, server_hostname=None)
+    except ChattyCatError as exc:
+        raise click.ClickException(str(exc)) from None
+    except TclError as exc:
+        raise click.ClickException(f"cannot open a window: {exc}") from None
     sys.exit(code)
 
 

@@ -22,21 +22,17 @@ Delivery guarantees (PROTOCOL section 7):
 
 from __future__ import annotations
 
-import errno
-import heapq
 import logging
-import os
 import random
 import secrets
 import ssl
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum, auto
 from itertools import count
 from typing import Any
 
-from chattycat.connector import Connector, connect
+from chattycat.connector import Connector, connect, describe_failure
 from chattycat.errors import ErrorCode, RemoteProtocolError
 from chattycat.framing import FrameDecoder
 from chattycat.loop import EventLoop, TimerHandle
@@ -74,7 +70,8 @@ from chattycat.messages import (
     name_key,
     parse_event,
 )
-from chattycat.ratelimit import TokenBucket
+from chattycat.outbox import Outbox
+from chattycat.session import ClientSession
 from chattycat.transport import Protocol, Transport
 
 __all__ = [
@@ -94,13 +91,6 @@ log = logging.getLogger("chattycat.client")
 PRE_WELCOME_MAX_FRAME_BYTES = 16 * 1024 * 1024
 RETRY_FIRST_S = 1.0
 RETRY_CAP_S = 30.0
-# Below the server's default flood control (5/s, burst 10), so a backlog sent
-# after a reconnect is paced rather than refused.
-SEND_RATE_PER_S = 4.0
-SEND_BURST = 8
-RATE_LIMITED_RETRY_S = 1.0
-# Refs of sent requests remembered to match errors; older ones are forgotten.
-MAX_TRACKED_REFS = 1000
 # Rejections of a hello that no retry can fix.
 _FATAL_HELLO_CODES = frozenset(
     {ErrorCode.BAD_NAME, ErrorCode.NAME_TAKEN, ErrorCode.UNSUPPORTED_PROTOCOL}
@@ -192,27 +182,12 @@ class _Link(Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if not self.stale:
-            self.client._on_link_lost(self, _describe(exc) if exc else "connection closed")
+            reason = describe_failure(exc) if exc else "connection closed"
+            self.client._on_link_lost(self, reason)
 
     def connection_failed(self, exc: BaseException) -> None:
         if not self.stale:
-            self.client._on_link_lost(self, _describe(exc))
-
-
-def _describe(exc: BaseException) -> str:
-    """A short lower-case reason: 'connection refused', 'timed out', ..."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate not accepted: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {exc.reason or exc}"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.errno is not None and exc.errno in errno.errorcode:
-        text = os.strerror(exc.errno)
-        return text[:1].lower() + text[1:]
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
+            self.client._on_link_lost(self, describe_failure(exc))
 
 
 class Client:
@@ -245,15 +220,8 @@ class Client:
         self._ssl_context = ssl_context
         self._server_hostname = server_hostname
         self._connect_timeout_s = connect_timeout_s
-        # The rooms the user wants to be in (an ordered set), updated at once by
-        # join()/part() and by the server's joined/parted about us.
-        self._wanted: dict[str, None] = dict.fromkeys(rooms)
-        self._confirmed: set[str] = set()  # rooms the server said we joined
-        self._members: dict[str, dict[str, Member]] = {}
-        self._roster_open: set[str] = set()  # rosters whose "more" parts are arriving
-        self._last_seq: dict[str, int] = {}
-        self._oldest_seq: dict[str, int] = {}
-        self._session: str | None = None
+        self._session = ClientSession(rooms)
+        self._session_token: str | None = None  # the server's, for resuming
         self._ever_welcomed = False
         self._link: _Link | None = None
         self._connector: Connector | None = None
@@ -261,16 +229,11 @@ class Client:
         self._attempt = 0
         self._timers: list[TimerHandle] = []
         self._retry_timer: TimerHandle | None = None
-        # Outgoing requests, ordered by creation: (order, request). Says and
-        # whispers also stay in _pending (by id) until acknowledged.
-        self._queue: list[tuple[int, Request]] = []
-        self._pending: OrderedDict[str, tuple[int, Say | WhisperTo]] = OrderedDict()
-        self._sent: OrderedDict[str, tuple[int, Request]] = OrderedDict()
-        self._history_refs: set[str] = set()
+        # Ids and the order of outgoing requests come from one counter. Says
+        # and whispers also stay pending in the session until acknowledged.
         self._counter = count(1)
         self._id_prefix = secrets.token_hex(4)
-        self._bucket = TokenBucket(SEND_RATE_PER_S, SEND_BURST, loop.time())
-        self._paused_until = 0.0
+        self._outbox = Outbox(loop.time(), self._session.is_pending)
         self._pump_timer: TimerHandle | None = None
         self._heartbeat_s = 0.0
         self._last_heard = 0.0
@@ -283,24 +246,23 @@ class Client:
     @property
     def rooms(self) -> list[str]:
         """The rooms joined (or to be joined on reconnect), in join order."""
-        return list(self._wanted)
+        return self._session.rooms
 
     def members(self, room: str) -> list[Member]:
         """Known members of a joined room, sorted by name case-insensitively."""
-        members = self._members.get(room, {})
-        return [members[key] for key in sorted(members)]
+        return self._session.members(room)
 
     def last_seq(self, room: str) -> int:
         """The highest seq delivered for ``room`` (0: none)."""
-        return self._last_seq.get(room, 0)
+        return self._session.last_seq(room)
 
     def oldest_seq(self, room: str) -> int | None:
         """The lowest seq delivered for ``room``, for paging back with ``history``."""
-        return self._oldest_seq.get(room)
+        return self._session.oldest_seq(room)
 
     def pending(self) -> int:
         """Says and whispers not yet acknowledged by the server."""
-        return len(self._pending)
+        return self._session.pending_count()
 
     def drained(self) -> bool:
         """After quit(): whether the quit frame has left (run the loop until it has)."""
@@ -319,7 +281,7 @@ class Client:
         _check_room(room)
         _check_text(text)
         message_id = self._next_id()
-        self._submit_pending(message_id, Say(room, text, message_id, action, ref=message_id))
+        self._submit_pending(Say(room, text, message_id, action, ref=message_id))
         return message_id
 
     def whisper(self, to: str, text: str) -> str:
@@ -328,24 +290,23 @@ class Client:
             raise ValueError(f"bad name {to!r}")
         _check_text(text)
         message_id = self._next_id()
-        self._submit_pending(message_id, WhisperTo(to, text, message_id, ref=message_id))
+        self._submit_pending(WhisperTo(to, text, message_id, ref=message_id))
         return message_id
 
     def join(self, room: str) -> None:
         """Join ``room``; offline, it is joined on reconnect."""
         _check_room(room)
-        self._wanted[room] = None
+        self._session.join(room)
         if self.state is ClientState.ONLINE:
             self._submit(Join(room, ref=self._next_id()))
 
     def part(self, room: str) -> None:
         """Leave ``room``; offline, it is left out of the next resume."""
         _check_room(room)
-        self._wanted.pop(room, None)
-        if self.state is ClientState.ONLINE:
+        online = self.state is ClientState.ONLINE
+        self._session.part(room, online=online)
+        if online:
             self._submit(Part(room, ref=self._next_id()))
-        else:
-            self._forget_room(room)
 
     def who(self, room: str) -> None:
         """Ask for the roster of ``room`` (answered with a Roster event)."""
@@ -360,7 +321,7 @@ class Client:
         """Ask for stored messages of ``room``; the History reply is delivered as is."""
         _check_room(room)
         ref = self._next_id()
-        self._history_refs.add(ref)
+        self._session.expect_history(ref)
         self._submit(HistoryQuery(room, before=before, limit=limit, ref=ref))
 
     def nick(self, name: str) -> None:
@@ -396,20 +357,13 @@ class Client:
         assert link.transport is not None
         self._connector = None
         self._last_heard = self.loop.time()
-        resume = self._resume_rooms()
+        resume = self._session.resume_points() if self._session_token is not None else {}
         self._resuming = bool(resume)
-        hello = Hello(self.name, session=self._session, resume=resume or None)
+        hello = Hello(self.name, session=self._session_token, resume=resume or None)
         link.transport.write(encode(hello))
         # A server that accepts but never answers must not hang us forever.
         self._timers.append(self.loop.call_later(
             self._connect_timeout_s, self._hello_timed_out, link))
-
-    def _resume_rooms(self) -> dict[str, int]:
-        if self._session is None:
-            return {}
-        # Rooms joined while offline were never confirmed: they get a plain join
-        # after welcome, or a resume from seq 0 would replay 1000 old messages.
-        return {r: self._last_seq.get(r, 0) for r in self._wanted if r in self._confirmed}
 
     def _hello_timed_out(self, link: _Link) -> None:
         if link is self._link and self._online_link is not link:
@@ -457,16 +411,8 @@ class Client:
             self._pump_timer = None
 
     def _requeue_after_loss(self) -> None:
-        # Join/part requests are superseded by the wanted-room set; pending
-        # says and whispers go again in their original order, then the rest.
-        superseded = Say | WhisperTo | Join | Part
-        others = [(n, r) for n, r in self._queue if not isinstance(r, superseded)]
-        self._queue = list(self._pending.values()) + others
-        heapq.heapify(self._queue)
-        self._sent.clear()
-        self._members.clear()
-        self._roster_open.clear()
-        self._confirmed &= set(self._wanted)
+        self._outbox.requeue(self._session.pending())
+        self._session.connection_lost()
 
     def _shut_down(self, event: Closed | Failed, *, flush: bool) -> None:
         if self.state is ClientState.CLOSED:
@@ -528,11 +474,11 @@ class Client:
         self.state = ClientState.ONLINE
         self._attempt = 0  # only a welcome proves the server is back
         self._ever_welcomed = True
-        self.name, self.color, self._session = welcome.name, welcome.color, welcome.session
+        self.name, self.color = welcome.name, welcome.color
+        self._session_token = welcome.session
         link.decoder.max_frame = welcome.max_frame
         self._heartbeat_s = float(welcome.heartbeat)
-        self._bucket = TokenBucket(SEND_RATE_PER_S, SEND_BURST, self.loop.time())
-        self._paused_until = 0.0
+        self._outbox.restart(self.loop.time())
         if self._heartbeat_s > 0:
             self._schedule_watchdog()
         self._emit(Connected(welcome, resumed))
@@ -540,88 +486,51 @@ class Client:
             return  # the event handler quit
         # Joins go straight out, ahead of the queue: lines typed before the
         # connection was up are meant for these rooms.
-        for room in [r for r in self._wanted if r not in self._confirmed]:
-            self._bucket.allow(self.loop.time())
+        for room in self._session.rooms_to_join():
+            self._outbox.charge(self.loop.time())
             self._write(Join(room))
         self._pump()
 
     def _on_message(self, message: Message) -> None:
-        self._acknowledge(message)
-        if self._is_new(message):
+        if self._session.on_message(message):
             self._emit(message)
 
     def _on_whisper(self, whisper: Whisper) -> None:
-        if whisper.id is not None and name_key(whisper.sender) == name_key(self.name):
-            self._pending.pop(whisper.id, None)
+        self._session.on_whisper(whisper, self.name)
         self._emit(whisper)
 
     def _on_history(self, history: History) -> None:
-        for message in history.messages:
-            self._acknowledge(message)
-        if isinstance(history.ref, str) and history.ref in self._history_refs:
-            if not history.more:
-                self._history_refs.discard(history.ref)
-            for message in history.messages:
-                self._note_oldest(message)
-            self._emit(history)  # an explicit page back: shown as is
-            return
-        fresh = tuple(m for m in history.messages if self._is_new(m))
-        if fresh or history.truncated:
-            self._emit(History(history.room, fresh, history.more, history.truncated, history.ref))
+        shown = self._session.on_history(history)
+        if shown is not None:
+            self._emit(shown)
 
     def _on_joined(self, joined: Joined) -> None:
-        if name_key(joined.name) == name_key(self.name):
-            self._wanted[joined.room] = None
-            self._confirmed.add(joined.room)
-            self._members.setdefault(joined.room, {})
-        if joined.room in self._members:
-            self._members[joined.room][name_key(joined.name)] = Member(joined.name, joined.color)
+        self._session.on_joined(joined, self.name)
         self._emit(joined)
 
     def _on_parted(self, parted: Parted) -> None:
-        if name_key(parted.name) == name_key(self.name):
-            self._wanted.pop(parted.room, None)
-            self._forget_room(parted.room)
-        elif parted.room in self._members:
-            self._members[parted.room].pop(name_key(parted.name), None)
+        self._session.on_parted(parted, self.name)
         self._emit(parted)
 
     def _on_roster(self, roster: Roster) -> None:
-        if roster.room in self._wanted:
-            self._confirmed.add(roster.room)
-            if roster.room not in self._roster_open:
-                self._members[roster.room] = {}
-            members = self._members.setdefault(roster.room, {})
-            members.update((name_key(m.name), m) for m in roster.members)
-            if roster.more:
-                self._roster_open.add(roster.room)
-            else:
-                self._roster_open.discard(roster.room)
+        self._session.on_roster(roster)
         self._emit(roster)
 
     def _on_renamed(self, renamed: Renamed) -> None:
-        old_key = name_key(renamed.old)
-        if old_key == name_key(self.name):
+        if name_key(renamed.old) == name_key(self.name):
             self.name = renamed.new
-        for members in self._members.values():
-            if members.pop(old_key, None) is not None:
-                members[name_key(renamed.new)] = Member(renamed.new, renamed.color)
+        self._session.on_renamed(renamed)
         self._emit(renamed)
 
     def _on_error(self, error: Error) -> None:
         key = error.id if error.id is not None else error.ref
-        entry = self._sent.pop(key, None) if isinstance(key, str) else None
+        entry = self._outbox.take_sent(key) if isinstance(key, str) else None
         if entry is not None and error.code == ErrorCode.RATE_LIMITED:
             # Not carried out: send it again, in its original place, after a pause.
-            heapq.heappush(self._queue, entry)
-            self._paused_until = self.loop.time() + RATE_LIMITED_RETRY_S
-            self._schedule_pump(RATE_LIMITED_RETRY_S)
+            self._schedule_pump(self._outbox.retry_later(entry, self.loop.time()))
             return
         if isinstance(key, str):
-            self._pending.pop(key, None)
-            self._history_refs.discard(key)
-        if entry is not None and isinstance(entry[1], Join):
-            self._wanted.pop(entry[1].room, None)
+            self._session.refused(key, entry[1] if entry is not None else None)
         if error.code == ErrorCode.REPLACED:
             self._shut_down(Failed("signed in elsewhere with this session", error.code),
                             flush=False)
@@ -635,29 +544,7 @@ class Client:
         if not isinstance(frame, Pong):
             self._emit(frame)
 
-    # -- bookkeeping -----------------------------------------------------------
-
-    def _acknowledge(self, message: Message) -> None:
-        if message.id is not None and message.id in self._pending:
-            del self._pending[message.id]
-
-    def _is_new(self, message: Message) -> bool:
-        """Whether ``message`` was not delivered yet (and record it as delivered)."""
-        if message.seq <= self._last_seq.get(message.room, 0):
-            return False
-        self._last_seq[message.room] = message.seq
-        self._note_oldest(message)
-        return True
-
-    def _note_oldest(self, message: Message) -> None:
-        oldest = self._oldest_seq.get(message.room)
-        if oldest is None or message.seq < oldest:
-            self._oldest_seq[message.room] = message.seq
-
-    def _forget_room(self, room: str) -> None:
-        self._confirmed.discard(room)
-        self._members.pop(room, None)
-        self._roster_open.discard(room)
+    # -- helpers ---------------------------------------------------------------
 
     def _emit(self, event: ClientEvent) -> None:
         if self.on_event is not None:
@@ -668,18 +555,18 @@ class Client:
 
     # -- outgoing --------------------------------------------------------------
 
-    def _submit_pending(self, message_id: str, request: Say | WhisperTo) -> None:
+    def _submit_pending(self, request: Say | WhisperTo) -> None:
         if self.state is ClientState.CLOSED:
             raise RuntimeError("the client is closed")
         order = next(self._counter)
-        self._pending[message_id] = (order, request)
-        heapq.heappush(self._queue, (order, request))
+        self._session.add_pending(order, request)
+        self._outbox.put(order, request)
         self._pump()
 
     def _submit(self, request: Request) -> None:
         if self.state is ClientState.CLOSED:
             raise RuntimeError("the client is closed")
-        heapq.heappush(self._queue, (next(self._counter), request))
+        self._outbox.put(next(self._counter), request)
         self._pump()
 
     def _write(self, request: Request) -> None:
@@ -692,23 +579,14 @@ class Client:
         if self.state is not ClientState.ONLINE or self._pump_timer is not None:
             return
         now = self.loop.time()
-        if now < self._paused_until:
-            self._schedule_pump(self._paused_until - now)
-            return
-        while self._queue:
-            order, request = self._queue[0]
-            if isinstance(request, Say | WhisperTo) and request.id not in self._pending:
-                heapq.heappop(self._queue)  # acknowledged meanwhile (e.g. by a resume)
-                continue
-            if not self._bucket.allow(now):
-                self._schedule_pump(1.0 / SEND_RATE_PER_S)
+        while True:
+            due = self._outbox.next_request(now)
+            if due is None:
                 return
-            heapq.heappop(self._queue)
-            if isinstance(request.ref, str):
-                self._sent[request.ref] = (order, request)
-                while len(self._sent) > MAX_TRACKED_REFS:
-                    self._sent.popitem(last=False)
-            self._write(request)
+            if isinstance(due, float):
+                self._schedule_pump(due)
+                return
+            self._write(due)
 
     def _schedule_pump(self, delay_s: float) -> None:
         if self._pump_timer is not None:

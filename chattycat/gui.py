@@ -156,6 +156,7 @@ class ChatApp:
         self._shown_rooms: list[str] = []
         self._color_tags: set[str] = set()
         self._build_widgets(name)
+        self.refresh()
 
     # -- widgets --------------------------------------------------------------------
 
@@ -256,7 +257,9 @@ class ChatApp:
         if self.done:
             return
         self.done = True
-        if self.thread.is_alive():
+        if self.thread.ident is None:  # never started: the loop is ours to close
+            self.loop.close()
+        elif self.thread.is_alive():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(LOOP_JOIN_TIMEOUT_S)
         if self._drain_job is not None:
@@ -410,8 +413,12 @@ def run_gui(
     Raises :class:`tkinter.TclError` when there is no display to open it on.
     """
     root = tk.Tk()
-    app = ChatApp(root, name=name, host=host, port=port, rooms=rooms,
-                  ssl_context=ssl_context, server_hostname=server_hostname)
+    try:
+        app = ChatApp(root, name=name, host=host, port=port, rooms=rooms,
+                      ssl_context=ssl_context, server_hostname=server_hostname)
+    except BaseException:
+        root.destroy()
+        raise
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         # Runs on the main thread between Tk callbacks; Ctrl-C or SIGTERM

@@ -29,7 +29,7 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import Any, Protocol
@@ -67,6 +67,7 @@ __all__ = [
     "ChatModel",
     "ClientActions",
     "DisplayLine",
+    "LinkState",
     "Span",
     "Tag",
     "ViewChanges",
@@ -192,7 +193,7 @@ class ChatModel:
         client: ClientActions,
         name: str,
         *,
-        rooms: tuple[str, ...] | list[str] = (),
+        rooms: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
@@ -214,7 +215,8 @@ class ChatModel:
         self._oldest_seq: dict[str, int] = {}
         self._retry_at: float | None = None
         self._status_detail = ""
-        self._changes = ViewChanges()
+        # Nothing has been shown yet: the first take_changes() asks for everything.
+        self._changes = ViewChanges(view_reset=True, rooms_changed=True, members_changed=True)
 
     # -- what the window shows ------------------------------------------------------
 

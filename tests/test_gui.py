@@ -195,6 +195,7 @@ def test_gui_sends_receives_switches_rooms_and_quits(
 def test_quit_command_closes_the_window(root: Any, chat_server: StartInProcess) -> None:
     server = chat_server(db=":memory:")
     app = ChatApp(root, name="carol", host=server.host, port=server.port, rooms=["ops"])
+    assert listbox_items(app.room_list) == ["#ops"]  # shown before the server confirms it
     try:
         app.start()
         watcher = server.user("dave")
@@ -250,3 +251,10 @@ def test_import_without_tkinter_says_what_is_missing(monkeypatch: pytest.MonkeyP
     with pytest.raises(ImportError, match="the ChattyCat GUI needs Tk"):
         importlib.import_module("chattycat.gui")
 
+
+
+def test_closing_a_window_never_started_releases_the_loop(root: Any) -> None:
+    app = ChatApp(root, name="frank", host="127.0.0.1", port=_refused_port())
+    app.close_now()
+    assert app.done
+    assert app.loop.is_closed()

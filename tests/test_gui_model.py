@@ -15,6 +15,7 @@ from chattycat.gui_model import (
     DisplayLine,
     Span,
     Tag,
+    ViewChanges,
     color_tag,
 )
 from chattycat.messages import (
@@ -131,6 +132,13 @@ def test_first_requested_room_is_current_before_connecting() -> None:
     model, _ = make_model("dev", "ops", online=False)
     assert model.current_room == "dev"
     assert model.rooms == ["dev", "ops"]
+
+
+def test_everything_is_to_be_drawn_at_first() -> None:
+    model = ChatModel(FakeClient(), "alice", rooms=["dev"])
+    changes = model.take_changes()
+    assert changes.view_reset and changes.rooms_changed and changes.members_changed
+    assert model.take_changes() == ViewChanges()
 
 
 def test_default_room_becomes_current_when_the_server_joins_us() -> None:
