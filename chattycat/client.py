@@ -16,8 +16,8 @@ Delivery guarantees (PROTOCOL section 7):
   ``seq`` it delivered per room and drops anything at or below it. The resume
   ``hello`` asks for everything after that ``seq``.
 - Requests leave through a token bucket a little slower than the server's
-  default flood control, so a backlog sent after a reconnect is not refused;
-  a ``rate_limited`` refusal of a queued request is retried after a pause.
+  flood control (:mod:`chattycat.outbox`); a ``rate_limited`` refusal of a
+  queued request is retried after a pause.
 """
 
 from __future__ import annotations
@@ -27,41 +27,40 @@ import random
 import secrets
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from enum import Enum, auto
 from itertools import count
-from typing import Any
 
-from chattycat.connector import Connector, connect, describe_failure
+from chattycat.client_events import (
+    ClientEvent,
+    ClientState,
+    Closed,
+    Connected,
+    ConnectionLost,
+    Failed,
+    Reconnecting,
+)
+from chattycat.connector import Connector, connect
 from chattycat.errors import ErrorCode, RemoteProtocolError
-from chattycat.framing import FrameDecoder
+from chattycat.link import ServerLink
+from chattycat.liveness import Verdict, Watchdog, retry_delay_s
 from chattycat.loop import EventLoop, TimerHandle
 from chattycat.messages import (
     MAX_TEXT_CHARS,
     Error,
     Frame,
     Hello,
-    History,
     HistoryQuery,
     Join,
-    Joined,
     Member,
-    Message,
     Nick,
-    Notice,
     Part,
-    Parted,
     Ping,
     Pong,
     Quit,
     Renamed,
     Request,
-    RoomList,
     Rooms,
-    Roster,
     Say,
     Welcome,
-    Whisper,
     WhisperTo,
     Who,
     encode,
@@ -72,7 +71,7 @@ from chattycat.messages import (
 )
 from chattycat.outbox import Outbox
 from chattycat.session import ClientSession
-from chattycat.transport import Protocol, Transport
+from chattycat.transport import Transport
 
 __all__ = [
     "Client",
@@ -87,107 +86,10 @@ __all__ = [
 
 log = logging.getLogger("chattycat.client")
 
-# Before welcome we do not know the server's max_frame; accept anything sane.
-PRE_WELCOME_MAX_FRAME_BYTES = 16 * 1024 * 1024
-RETRY_FIRST_S = 1.0
-RETRY_CAP_S = 30.0
 # Rejections of a hello that no retry can fix.
 _FATAL_HELLO_CODES = frozenset(
     {ErrorCode.BAD_NAME, ErrorCode.NAME_TAKEN, ErrorCode.UNSUPPORTED_PROTOCOL}
 )
-
-
-class ClientState(Enum):
-    """Where the client is in its life; see ``Client.state``."""
-
-    IDLE = auto()  # created, start() not called yet
-    CONNECTING = auto()  # TCP/TLS connect or hello under way
-    ONLINE = auto()  # welcome received
-    WAITING_TO_RETRY = auto()  # connection lost; a retry is scheduled
-    CLOSED = auto()  # quit(), close() or gave up: final
-
-
-@dataclass(frozen=True, slots=True)
-class Connected:
-    """A ``welcome`` arrived; ``resumed`` when the hello resumed earlier rooms."""
-
-    welcome: Welcome
-    resumed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionLost:
-    """The connection (or a retry) failed; the next attempt starts in ``retry_in_s``."""
-
-    reason: str
-    retry_in_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class Reconnecting:
-    """Retry number ``attempt`` (1, 2, ...) has started."""
-
-    attempt: int
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """The client gave up (start-up connect failure, hello rejected); it is closed."""
-
-    reason: str
-    code: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Closed:
-    """The client is closed after ``quit()`` or ``close()``."""
-
-
-ClientEvent = (
-    Connected | ConnectionLost | Reconnecting | Failed | Closed
-    | Message | Whisper | Joined | Parted | Roster | History | RoomList | Renamed | Notice | Error
-)
-
-
-class _Link(Protocol):
-    """One connection attempt; forwards to the client until it is stale."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.transport: Transport | None = None
-        self.decoder = FrameDecoder(PRE_WELCOME_MAX_FRAME_BYTES)
-        self.stale = False
-
-    def connection_made(self, transport: Transport) -> None:
-        self.transport = transport
-        if self.stale:
-            transport.abort()
-            return
-        self.client._on_connection_made(self)
-
-    def data_received(self, data: bytes) -> None:
-        if self.stale:
-            return
-        self.decoder.feed(data)
-        try:
-            for payload in self.decoder:
-                if self.stale:
-                    return
-                self.client._on_payload(self, payload)
-        except RemoteProtocolError as exc:  # an oversized frame: the stream is lost
-            self.client._on_link_lost(self, f"bad data from the server ({exc.message})")
-
-    def eof_received(self) -> bool | None:
-        return False
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        if not self.stale:
-            reason = describe_failure(exc) if exc else "connection closed"
-            self.client._on_link_lost(self, reason)
-
-    def connection_failed(self, exc: BaseException) -> None:
-        if not self.stale:
-            self.client._on_link_lost(self, describe_failure(exc))
 
 
 class Client:
@@ -223,9 +125,9 @@ class Client:
         self._session = ClientSession(rooms)
         self._session_token: str | None = None  # the server's, for resuming
         self._ever_welcomed = False
-        self._link: _Link | None = None
+        self._link: ServerLink | None = None
         self._connector: Connector | None = None
-        self._online_link: _Link | None = None
+        self._online_link: ServerLink | None = None
         self._attempt = 0
         self._timers: list[TimerHandle] = []
         self._retry_timer: TimerHandle | None = None
@@ -235,9 +137,7 @@ class Client:
         self._id_prefix = secrets.token_hex(4)
         self._outbox = Outbox(loop.time(), self._session.is_pending)
         self._pump_timer: TimerHandle | None = None
-        self._heartbeat_s = 0.0
-        self._last_heard = 0.0
-        self._ping_out = False
+        self._watchdog = Watchdog()
         self._resuming = False
         self._closing: Transport | None = None  # flushing our quit
 
@@ -346,17 +246,17 @@ class Client:
     def _connect(self) -> None:
         self.state = ClientState.CONNECTING
         self.retry_in_s = None
-        link = _Link(self)
+        link = ServerLink(self._on_connection_made, self._on_payload, self._on_link_lost)
         self._link = link
         self._connector = connect(
             self.loop, link, self.host, self.port, timeout_s=self._connect_timeout_s,
             ssl_context=self._ssl_context, server_hostname=self._server_hostname,
         )
 
-    def _on_connection_made(self, link: _Link) -> None:
+    def _on_connection_made(self, link: ServerLink) -> None:
         assert link.transport is not None
         self._connector = None
-        self._last_heard = self.loop.time()
+        self._watchdog.heard(self.loop.time())
         resume = self._session.resume_points() if self._session_token is not None else {}
         self._resuming = bool(resume)
         hello = Hello(self.name, session=self._session_token, resume=resume or None)
@@ -365,11 +265,11 @@ class Client:
         self._timers.append(self.loop.call_later(
             self._connect_timeout_s, self._hello_timed_out, link))
 
-    def _hello_timed_out(self, link: _Link) -> None:
+    def _hello_timed_out(self, link: ServerLink) -> None:
         if link is self._link and self._online_link is not link:
             self._on_link_lost(link, "no welcome from the server")
 
-    def _on_link_lost(self, link: _Link, reason: str) -> None:
+    def _on_link_lost(self, link: ServerLink, reason: str) -> None:
         if link is not self._link or self.state is ClientState.CLOSED:
             return
         self._drop_link()
@@ -378,8 +278,7 @@ class Client:
             self._shut_down(Failed(f"cannot connect to {where}: {reason}", None), flush=False)
             return
         self._requeue_after_loss()
-        delay = min(RETRY_CAP_S, RETRY_FIRST_S * 2**self._attempt)
-        delay = round(delay * random.uniform(0.5, 1.0), 2)  # jitter: no thundering herd
+        delay = retry_delay_s(self._attempt, random.uniform(0.5, 1.0))
         self._attempt += 1
         self.state = ClientState.WAITING_TO_RETRY
         self.retry_in_s = delay
@@ -435,9 +334,8 @@ class Client:
 
     # -- incoming frames -------------------------------------------------------
 
-    def _on_payload(self, link: _Link, payload: bytes) -> None:
-        self._last_heard = self.loop.time()
-        self._ping_out = False
+    def _on_payload(self, link: ServerLink, payload: bytes) -> None:
+        self._watchdog.heard(self.loop.time())
         try:
             frame = parse_event(payload)
         except RemoteProtocolError as exc:
@@ -447,12 +345,18 @@ class Client:
             return  # a type from a newer protocol version
         if self._online_link is not link:
             self._before_welcome(link, frame)
-            return
-        handler = _HANDLERS.get(type(frame))
-        if handler is not None:
-            handler(self, frame)
+        elif isinstance(frame, Error):
+            self._on_error(frame)
+        elif isinstance(frame, Ping):
+            self._write(Pong(frame.token))
+        else:
+            if isinstance(frame, Renamed) and name_key(frame.old) == name_key(self.name):
+                self.name = frame.new
+            shown = self._session.receive(frame, self.name)
+            if shown is not None:
+                self._emit(shown)
 
-    def _before_welcome(self, link: _Link, frame: Frame) -> None:
+    def _before_welcome(self, link: ServerLink, frame: Frame) -> None:
         if isinstance(frame, Welcome):
             self._on_welcome(link, frame)
         elif isinstance(frame, Error):
@@ -465,7 +369,7 @@ class Client:
         elif isinstance(frame, Ping):
             self._write(Pong(frame.token))
 
-    def _on_welcome(self, link: _Link, welcome: Welcome) -> None:
+    def _on_welcome(self, link: ServerLink, welcome: Welcome) -> None:
         resumed = self._resuming
         for timer in self._timers:
             timer.cancel()
@@ -477,9 +381,9 @@ class Client:
         self.name, self.color = welcome.name, welcome.color
         self._session_token = welcome.session
         link.decoder.max_frame = welcome.max_frame
-        self._heartbeat_s = float(welcome.heartbeat)
+        self._watchdog.heartbeat_s = float(welcome.heartbeat)
         self._outbox.restart(self.loop.time())
-        if self._heartbeat_s > 0:
+        if welcome.heartbeat > 0:
             self._schedule_watchdog()
         self._emit(Connected(welcome, resumed))
         if self.state is not ClientState.ONLINE:
@@ -490,37 +394,6 @@ class Client:
             self._outbox.charge(self.loop.time())
             self._write(Join(room))
         self._pump()
-
-    def _on_message(self, message: Message) -> None:
-        if self._session.on_message(message):
-            self._emit(message)
-
-    def _on_whisper(self, whisper: Whisper) -> None:
-        self._session.on_whisper(whisper, self.name)
-        self._emit(whisper)
-
-    def _on_history(self, history: History) -> None:
-        shown = self._session.on_history(history)
-        if shown is not None:
-            self._emit(shown)
-
-    def _on_joined(self, joined: Joined) -> None:
-        self._session.on_joined(joined, self.name)
-        self._emit(joined)
-
-    def _on_parted(self, parted: Parted) -> None:
-        self._session.on_parted(parted, self.name)
-        self._emit(parted)
-
-    def _on_roster(self, roster: Roster) -> None:
-        self._session.on_roster(roster)
-        self._emit(roster)
-
-    def _on_renamed(self, renamed: Renamed) -> None:
-        if name_key(renamed.old) == name_key(self.name):
-            self.name = renamed.new
-        self._session.on_renamed(renamed)
-        self._emit(renamed)
 
     def _on_error(self, error: Error) -> None:
         key = error.id if error.id is not None else error.ref
@@ -536,13 +409,6 @@ class Client:
                             flush=False)
             return
         self._emit(error)
-
-    def _on_ping(self, ping: Ping) -> None:
-        self._write(Pong(ping.token))
-
-    def _on_passthrough(self, frame: RoomList | Notice | Pong) -> None:
-        if not isinstance(frame, Pong):
-            self._emit(frame)
 
     # -- helpers ---------------------------------------------------------------
 
@@ -600,21 +466,20 @@ class Client:
     # -- heartbeat -------------------------------------------------------------
 
     def _schedule_watchdog(self) -> None:
-        interval = max(0.05, min(1.0, self._heartbeat_s / 4))
-        self._timers.append(self.loop.call_later(interval, self._watchdog))
+        self._timers.append(self.loop.call_later(self._watchdog.check_every_s, self._watch))
 
-    def _watchdog(self) -> None:
+    def _watch(self) -> None:
         link = self._online_link
         if link is None or self.state is not ClientState.ONLINE:
             return
         self._timers = [t for t in self._timers if not t.cancelled()]
-        silent_s = self.loop.time() - self._last_heard
-        if silent_s >= 2 * self._heartbeat_s:
+        now = self.loop.time()
+        verdict = self._watchdog.check(now)
+        if verdict is Verdict.LOST:
+            silent_s = self._watchdog.silent_s(now)
             self._on_link_lost(link, f"no data from the server for {silent_s:.0f} s")
             return
-        if silent_s >= self._heartbeat_s and not self._ping_out:
-            # The server pings only when *we* are silent; ask ourselves too.
-            self._ping_out = True
+        if verdict is Verdict.PING:
             self._write(Ping("client-hb"))
         self._schedule_watchdog()
 
@@ -628,19 +493,3 @@ def _check_text(text: str) -> None:
     if not 1 <= len(text) <= MAX_TEXT_CHARS:
         raise ValueError(f"a message is 1-{MAX_TEXT_CHARS} characters, not {len(text)}")
 
-
-_HANDLERS: dict[type[Frame], Callable[[Client, Any], None]] = {
-    Message: Client._on_message,
-    Whisper: Client._on_whisper,
-    History: Client._on_history,
-    Joined: Client._on_joined,
-    Parted: Client._on_parted,
-    Roster: Client._on_roster,
-    Renamed: Client._on_renamed,
-    Error: Client._on_error,
-    Ping: Client._on_ping,
-    RoomList: Client._on_passthrough,
-    Notice: Client._on_passthrough,
-    Pong: Client._on_passthrough,
-    Welcome: lambda client, frame: None,  # a second welcome cannot happen; ignore it
-}

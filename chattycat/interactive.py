@@ -13,12 +13,9 @@ line is said to, shown in the prompt, and the room Tab completes names from.
 
 from __future__ import annotations
 
-import logging
 import math
-import os
 import signal
 import sys
-import threading
 from collections.abc import Callable
 from enum import Enum, auto
 from typing import Any
@@ -33,6 +30,7 @@ from chattycat.client import (
     ConnectionLost,
     Failed,
 )
+from chattycat.console_io import KeyboardReader, ScreenLogHandler
 from chattycat.lineedit import Completions, EndOfInput, Interrupt, LineEditor, Redraw, Submit
 from chattycat.loop import EventLoop, TimerHandle
 from chattycat.messages import Joined, Parted, name_key
@@ -46,7 +44,6 @@ __all__ = ["InteractiveSession", "run_interactive"]
 QUIT_TIMEOUT_S = 2.0
 # The "reconnecting in N s" countdown in the prompt is refreshed this often.
 PROMPT_TICK_S = 1.0
-STDIN_READ_BYTES = 4096
 
 # SIGTERM (kill) and SIGHUP (the terminal window was closed).
 _QUIT_SIGNALS = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
@@ -101,8 +98,8 @@ class InteractiveSession:
         self._retry_deadline: float | None = None
         self._tick: TimerHandle | None = None
         self._quit_timer: TimerHandle | None = None
-        self._log_handler = _ScreenLogHandler(self)
-        self._saved_log_handlers: list[logging.Handler] = []
+        self._keyboard = KeyboardReader(loop, stdin_fd, self._on_keys, self.quit)
+        self._log_handler = ScreenLogHandler(self._show_error)
 
     # -- running ------------------------------------------------------------------------
 
@@ -131,10 +128,7 @@ class InteractiveSession:
         return self._exit_code
 
     def _install(self) -> None:
-        if sys.platform == "win32":
-            _start_windows_reader(self.loop, self._on_keys)
-        else:
-            self.loop.add_reader(self.stdin_fd, self._on_stdin)
+        self._keyboard.start()
         if hasattr(signal, "SIGWINCH"):
             self.loop.add_signal_handler(signal.SIGWINCH, self._on_resize)
         # Without these the default action would kill us in raw mode, leaving
@@ -143,15 +137,11 @@ class InteractiveSession:
             self.loop.add_signal_handler(sig, self.quit)
         # A log line written straight to stderr would land in the middle of
         # the input row; while the session runs, log records are printed above it.
-        root = logging.getLogger()
-        self._saved_log_handlers = root.handlers[:]
-        root.handlers[:] = [self._log_handler]
+        self._log_handler.install()
 
     def _uninstall(self) -> None:
-        root = logging.getLogger()
-        root.handlers[:] = self._saved_log_handlers
-        if sys.platform != "win32":
-            self.loop.remove_reader(self.stdin_fd)
+        self._log_handler.uninstall()
+        self._keyboard.stop()
         if hasattr(signal, "SIGWINCH"):
             self.loop.remove_signal_handler(signal.SIGWINCH)
         for sig in _QUIT_SIGNALS:
@@ -176,19 +166,6 @@ class InteractiveSession:
         self._refresh_prompt()
 
     # -- terminal input -----------------------------------------------------------------
-
-    def _on_stdin(self) -> None:
-        try:
-            data = os.read(self.stdin_fd, STDIN_READ_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""  # EIO: the terminal went away
-        if not data:
-            self.loop.remove_reader(self.stdin_fd)
-            self.quit()
-            return
-        self._on_keys(data)
 
     def _on_keys(self, data: bytes) -> None:
         for event in self.editor.feed(data):
@@ -228,6 +205,9 @@ class InteractiveSession:
         self.screen.print_above(ansi)
         if any(line.bell for line in lines):
             write_all(self.stdout_fd, BELL)
+
+    def _show_error(self, text: str) -> None:
+        self.show([self.renderer.local_error(text)])
 
     def _set_room(self, room: str | None) -> None:
         self.current_room = room
@@ -317,11 +297,11 @@ class InteractiveSession:
         except (ValueError, RuntimeError) as exc:
             # The client refuses what it cannot send (a closed client, a bad
             # name it checks itself): one line for the user, not a traceback.
-            self.show([self.renderer.local_error(str(exc))])
+            self._show_error(str(exc))
 
     def _need_room(self) -> str | None:
         if self.current_room is None:
-            self.show([self.renderer.local_error("you are in no room: /join ROOM first")])
+            self._show_error("you are in no room: /join ROOM first")
         return self.current_room
 
     def _say(self, command: cmd.SayText | cmd.Me) -> None:
@@ -352,7 +332,7 @@ class InteractiveSession:
         if room is None:
             return
         if room not in self.client.rooms:
-            self.show([self.renderer.local_error(f"you are not in #{room}")])
+            self._show_error(f"you are not in #{room}")
             return
         self.client.part(room)
 
@@ -362,7 +342,7 @@ class InteractiveSession:
             self.show([self.renderer.info(f"now talking in #{command.room}")])
         else:
             error = f"you are not in #{command.room}: /join {command.room}"
-            self.show([self.renderer.local_error(error)])
+            self._show_error(error)
 
     def _nick(self, command: cmd.NickCmd) -> None:
         self.client.nick(command.name)
@@ -392,7 +372,7 @@ class InteractiveSession:
         self.show([self.renderer.info(text) for text in [*cmd.help_lines(), *keys]])
 
     def _hint(self, command: cmd.Hint) -> None:
-        self.show([self.renderer.local_error(command.text)])
+        self._show_error(command.text)
 
 
 # What each parsed line does; cmd.Ignore (an empty line) does nothing.
@@ -411,47 +391,3 @@ _COMMANDS: dict[type[Any], Callable[[InteractiveSession, Any], None]] = {
     cmd.Help: InteractiveSession._help,
     cmd.Hint: InteractiveSession._hint,
 }
-
-
-class _ScreenLogHandler(logging.Handler):
-    """Shows log records as lines above the input row instead of on raw stderr."""
-
-    def __init__(self, session: InteractiveSession) -> None:
-        super().__init__(logging.WARNING)
-        self._session = session
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = f"{record.levelname.lower()}: {record.getMessage()}"
-            self._session.show([self._session.renderer.local_error(text)])
-        except Exception:
-            self.handleError(record)
-
-
-# Windows console keys arrive from msvcrt.getwch() as a prefix ("\x00" or
-# "\xe0") and a code; translate the editing keys into the VT sequences the
-# line editor understands.
-_WINDOWS_KEYS = {
-    "H": "\x1b[A", "P": "\x1b[B", "M": "\x1b[C", "K": "\x1b[D",
-    "G": "\x1b[H", "O": "\x1b[F", "S": "\x1b[3~",
-}  # fmt: skip
-
-
-def _start_windows_reader(loop: EventLoop, on_keys: Callable[[bytes], None]) -> None:
-    """Windows cannot select() on the console: one thread reads keys and hands them over."""
-    if sys.platform != "win32":
-        raise RuntimeError("the console reader thread is for Windows only")
-    import msvcrt
-
-    def pump() -> None:
-        while True:
-            ch = msvcrt.getwch()
-            if ch in ("\x00", "\xe0"):
-                seq = _WINDOWS_KEYS.get(msvcrt.getwch())
-                if seq is None:
-                    continue
-                ch = seq
-            # The loop owns all state; the thread only hands bytes over.
-            loop.call_soon_threadsafe(on_keys, ch.encode("utf-8"))
-
-    threading.Thread(target=pump, name="chattycat-console", daemon=True).start()

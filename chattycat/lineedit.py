@@ -6,24 +6,21 @@ buffer and cursor and returns events (:class:`Submit`, :class:`Interrupt`, ...).
 Nothing here touches a terminal, a file descriptor or a clock: the client's
 I/O edge (``chattycat.terminal``) reads the bytes and writes the redraw.
 
-Decoding happens in two layers, both incremental so that any split of the
-input across ``feed()`` calls gives the same result as one call:
-
-1. bytes -> str through an incremental UTF-8 decoder (invalid bytes -> U+FFFD);
-2. str -> keys through a small escape-sequence parser (:class:`_Parse`).
-
-Keys are then dispatched through tables (``_CONTROL_KEYS``, ``_CSI_KEYS``, ...)
-to one method per editing command.
+The bytes are decoded into keys and typed text by
+:class:`~chattycat.keys.KeyDecoder` (incrementally: any split of the input
+across ``feed()`` calls gives the same result as one call). Each
+:class:`~chattycat.keys.Key` is then dispatched through one table
+(``_COMMANDS``) to one method per editing command.
 """
 
 from __future__ import annotations
 
-import codecs
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import Enum, auto
+
+from chattycat.keys import Key, KeyDecoder, is_insertable
 
 __all__ = [
     "Completions",
@@ -41,13 +38,6 @@ __all__ = [
 # A paste of a whole file must not grow the buffer without bound; a chat line
 # longer than this is rejected by the server anyway.
 MAX_BUFFER_CHARS = 8192
-# Longest CSI parameter string we keep; longer ones cannot be a key we know and
-# are consumed without being stored, so a hostile stream cannot grow memory.
-MAX_CSI_PARAM_CHARS = 16
-
-# Bidi embedding/override/isolate controls: inside the input row they reorder
-# what the terminal shows, which breaks the column math below.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,21 +112,10 @@ def display_width(s: str) -> int:
     return sum(char_width(ch) for ch in s)
 
 
-def _is_insertable(ch: str) -> bool:
-    # Cc covers C0, DEL and C1: none of them may reach the buffer (they would be
-    # sent to other users' terminals) nor the input row.
-    return unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS
-
-
 def _printable(text: str) -> str:
-    return "".join(ch for ch in text if _is_insertable(ch))
-
-
-class _Parse(Enum):
-    GROUND = auto()
-    ESCAPE = auto()  # after ESC
-    CSI = auto()  # after ESC [
-    SS3 = auto()  # after ESC O
+    # Control and bidi chars never reach the buffer (they would be sent to
+    # other users' terminals) nor the input row.
+    return "".join(ch for ch in text if is_insertable(ch))
 
 
 class LineEditor:
@@ -158,13 +137,7 @@ class LineEditor:
         self._browse: list[str] | None = None
         self._browse_index = 0
         self._killed = ""
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._parse = _Parse.GROUND
-        self._csi_params = ""
-        # CRLF is one Enter: remember that the previous char was a CR.
-        self._after_cr = False
-        self._pasting = False
-        self._pending_text: list[str] = []
+        self._keys = KeyDecoder()
         self._events: list[Event] = []
 
     # -- state ------------------------------------------------------------
@@ -205,95 +178,13 @@ class LineEditor:
 
     def feed(self, data: bytes) -> list[Event]:
         """Process keystroke bytes; return the events they produced, in order."""
-        for ch in self._decoder.decode(data):
-            self._feed_char(ch)
-        self._flush_text()
+        for key_or_text in self._keys.feed(data):
+            if isinstance(key_or_text, str):
+                self._insert(key_or_text)
+            else:
+                _COMMANDS[key_or_text](self)
         events, self._events = self._events, []
         return events
-
-    def _feed_char(self, ch: str) -> None:
-        after_cr, self._after_cr = self._after_cr, False
-        if self._parse is _Parse.GROUND:
-            self._ground(ch, after_cr)
-        elif self._parse is _Parse.ESCAPE:
-            self._escape(ch)
-        elif self._parse is _Parse.CSI:
-            self._csi(ch)
-        else:
-            self._ss3(ch)
-
-    def _ground(self, ch: str, after_cr: bool) -> None:
-        if ch == "\x1b":
-            self._parse = _Parse.ESCAPE
-        elif ch == "\n" and after_cr:
-            pass  # second half of CRLF
-        elif self._pasting and ch in "\r\n\t":
-            # A pasted newline must not send the half-pasted line.
-            self._after_cr = ch == "\r"
-            self._pending_text.append(" ")
-        elif ch in _CONTROL_KEYS:
-            self._after_cr = ch == "\r"
-            self._key(_CONTROL_KEYS[ch])
-        elif _is_insertable(ch):
-            self._pending_text.append(ch)
-
-    def _escape(self, ch: str) -> None:
-        if ch == "[":
-            self._parse, self._csi_params = _Parse.CSI, ""
-        elif ch == "O":
-            self._parse = _Parse.SS3
-        elif ch == "\x1b":
-            pass  # a lone Escape key press followed by a sequence: drop the first
-        else:
-            self._parse = _Parse.GROUND
-            if ch in _META_KEYS:
-                self._key(_META_KEYS[ch])
-            elif unicodedata.category(ch) == "Cc":
-                # Escape, then e.g. Enter: the Escape means nothing, the
-                # Enter must still work. Alt+printable chords are dropped.
-                self._ground(ch, after_cr=False)
-
-    def _csi(self, ch: str) -> None:
-        # ECMA-48: parameter and intermediate bytes are 0x20-0x3F, the final
-        # byte 0x40-0x7E. Anything else means the sequence was cut short
-        # (e.g. a terminal that sends a bare ESC [); abandon it and treat the
-        # char as ordinary input rather than swallowing a real keystroke.
-        if "\x20" <= ch <= "\x3f":
-            if len(self._csi_params) < MAX_CSI_PARAM_CHARS:
-                self._csi_params += ch
-            else:
-                self._csi_params = "\x00"  # poison: matches no known key
-        elif "\x40" <= ch <= "\x7e":
-            self._parse = _Parse.GROUND
-            command = _CSI_KEYS.get(self._csi_params + ch)
-            if command is not None:
-                self._key(command)
-        else:
-            self._parse = _Parse.GROUND
-            self._ground(ch, after_cr=False)
-
-    def _ss3(self, ch: str) -> None:
-        self._parse = _Parse.GROUND
-        if "\x40" <= ch <= "\x7e":
-            command = _SS3_KEYS.get(ch)
-            if command is not None:
-                self._key(command)
-        else:
-            self._ground(ch, after_cr=False)
-
-    def _flush_text(self) -> None:
-        # Printable runs are inserted in one go: a large paste is then one
-        # string operation, not one per character.
-        if self._pending_text:
-            text, self._pending_text = "".join(self._pending_text), []
-            self._insert(text)
-
-    def _key(self, command: _Command) -> None:
-        self._flush_text()
-        # During a bracketed paste only the end marker counts: a pasted text
-        # must never submit or edit the line.
-        if not self._pasting or command is LineEditor._paste_end:
-            command(self)
 
     # -- editing commands ---------------------------------------------------
 
@@ -392,12 +283,6 @@ class LineEditor:
 
     def _redraw(self) -> None:
         self._events.append(Redraw())
-
-    def _paste_start(self) -> None:
-        self._pasting = True
-
-    def _paste_end(self) -> None:
-        self._pasting = False
 
     def _enter(self) -> None:
         line = self._buffer
@@ -501,37 +386,16 @@ def _common_prefix(words: Sequence[str]) -> str:
 _Command = Callable[[LineEditor], None]
 _E = LineEditor
 
-# Tables from what the terminal sends to the editing command it means.
-_CONTROL_KEYS: dict[str, _Command] = {
-    "\x01": _E._home, "\x05": _E._end,  # Ctrl-A, Ctrl-E
-    "\x02": _E._left, "\x06": _E._right,  # Ctrl-B, Ctrl-F
-    "\x10": _E._up, "\x0e": _E._down,  # Ctrl-P, Ctrl-N
-    "\x7f": _E._backspace, "\x08": _E._backspace,  # Ctrl-H: Backspace on some terminals
-    "\x04": _E._eof_or_delete,  # Ctrl-D
-    "\x15": _E._kill_to_start, "\x0b": _E._kill_to_end,  # Ctrl-U, Ctrl-K
-    "\x17": _E._kill_word, "\x19": _E._yank,  # Ctrl-W, Ctrl-Y
-    "\r": _E._enter, "\n": _E._enter, "\t": _E._tab,
-    "\x03": _E._interrupt, "\x0c": _E._redraw,  # Ctrl-C, Ctrl-L
-}  # fmt: skip
-
-# "ESC [ params final". xterm sends the letter forms, VT220-style terminals and
-# tmux/screen the "n~" forms; "1;5C" and "1;3C" are Ctrl- and Alt-arrows.
-_CSI_KEYS: dict[str, _Command] = {
-    "A": _E._up, "B": _E._down, "C": _E._right, "D": _E._left,
-    "H": _E._home, "1~": _E._home, "7~": _E._home,
-    "F": _E._end, "4~": _E._end, "8~": _E._end,
-    "3~": _E._delete_forward,
-    "1;5C": _E._word_right, "1;3C": _E._word_right,
-    "1;5D": _E._word_left, "1;3D": _E._word_left,
-    "200~": _E._paste_start, "201~": _E._paste_end,
-}  # fmt: skip
-
-# "ESC O x": arrows and Home/End in application cursor-keys mode.
-_SS3_KEYS: dict[str, _Command] = {
-    "A": _E._up, "B": _E._down, "C": _E._right, "D": _E._left, "H": _E._home, "F": _E._end,
-}  # fmt: skip
-
-# "ESC x": Meta/Alt chords from terminals with meta-sends-escape.
-_META_KEYS: dict[str, _Command] = {
-    "b": _E._word_left, "f": _E._word_right, "\x7f": _E._kill_word, "\x08": _E._kill_word,
+# What each key does.
+_COMMANDS: dict[Key, _Command] = {
+    Key.LINE_START: _E._home, Key.LINE_END: _E._end,
+    Key.LEFT: _E._left, Key.RIGHT: _E._right,
+    Key.WORD_LEFT: _E._word_left, Key.WORD_RIGHT: _E._word_right,
+    Key.UP: _E._up, Key.DOWN: _E._down,
+    Key.BACKSPACE: _E._backspace, Key.DELETE: _E._delete_forward,
+    Key.EOF_OR_DELETE: _E._eof_or_delete,
+    Key.KILL_TO_START: _E._kill_to_start, Key.KILL_TO_END: _E._kill_to_end,
+    Key.KILL_WORD: _E._kill_word, Key.YANK: _E._yank,
+    Key.ENTER: _E._enter, Key.TAB: _E._tab,
+    Key.INTERRUPT: _E._interrupt, Key.REDRAW: _E._redraw,
 }  # fmt: skip

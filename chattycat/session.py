@@ -19,14 +19,17 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from chattycat.messages import (
+    Frame,
     History,
     Join,
     Joined,
     Member,
     Message,
+    Notice,
     Parted,
     Renamed,
     Request,
+    RoomList,
     Roster,
     Say,
     Whisper,
@@ -34,11 +37,14 @@ from chattycat.messages import (
     name_key,
 )
 
-__all__ = ["ClientSession", "PendingEntry"]
+__all__ = ["ClientSession", "PendingEntry", "Shown"]
 
 # A say or whisper waiting for its acknowledgement, with its place in the
 # outgoing order so that a resend after a reconnect keeps the original order.
 PendingEntry = tuple[int, Say | WhisperTo]
+
+# The server's frames that reach the user (possibly filtered, for History).
+Shown = Message | Whisper | History | Joined | Parted | Roster | Renamed | RoomList | Notice
 
 
 class ClientSession:
@@ -135,6 +141,29 @@ class ClientSession:
         self._confirmed &= set(self._wanted)
 
     # -- frames from the server ------------------------------------------------
+
+    def receive(self, frame: Frame, me: str) -> Shown | None:
+        """Record a frame from the server (``me``: the user's name); what to show, if any."""
+        match frame:
+            case Message():
+                return frame if self.on_message(frame) else None
+            case History():
+                return self.on_history(frame)
+            case Whisper():
+                self.on_whisper(frame, me)
+            case Joined():
+                self.on_joined(frame, me)
+            case Parted():
+                self.on_parted(frame, me)
+            case Roster():
+                self.on_roster(frame)
+            case Renamed():
+                self.on_renamed(frame)
+            case RoomList() | Notice():
+                pass  # nothing to record: shown as they are
+            case _:
+                return None  # connection business (pong, welcome, ...): not for the user
+        return frame
 
     def on_message(self, message: Message) -> bool:
         """Record ``message``; whether it is new and should be shown."""
