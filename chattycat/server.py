@@ -18,11 +18,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from chattycat.errors import FrameTooLarge, StoreError
+from chattycat.errors import ErrorCode, FrameTooLarge, StoreError
 from chattycat.framing import FrameDecoder
 from chattycat.listener import Listener, listen
 from chattycat.loop import EventLoop, TimerHandle
-from chattycat.messages import Message, encode
+from chattycat.messages import Error, Message, encode
 from chattycat.rooms import ChatState, Close, ConnId, Effect, RoomsConfig, Send
 from chattycat.store import HistoryStore
 from chattycat.transport import Protocol, Transport
@@ -36,6 +36,7 @@ CLOSE_GRACE_S = 2.0
 # How long a graceful stop waits for every connection to drain.
 SHUTDOWN_GRACE_S = 3.0
 RETENTION_INTERVAL_S = 3600.0
+SERVER_FULL_TEXT = "the server is full; try again later"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,9 @@ class ChatServer:
         limit = self.config.max_connections
         if self._stopping or (limit is not None and len(self._connections) >= limit):
             log.warning("refusing a connection: %d connections open", len(self._connections))
-            conn.transport.abort()
+            # Say why before closing, so the user sees more than a reset.
+            conn.transport.write(encode(Error(str(ErrorCode.INTERNAL), SERVER_FULL_TEXT)))
+            conn.transport.close()
             return
         transport = conn.transport
         # Pause reading from a client whose output we cannot deliver: what it
