@@ -1,8 +1,10 @@
-"""The interactive client's console plumbing: keystrokes in, log records out.
+"""Console plumbing for the terminal front ends: input bytes in, log records out.
 
-- :class:`KeyboardReader` hands keystroke bytes from the terminal to the
-  event loop: through a reader on the stdin fd on POSIX, through one helper
-  thread on Windows, whose console cannot be ``select()``-ed.
+- :class:`ByteReader` hands the bytes read from stdin to the event loop:
+  through a reader on the fd where the selector can watch it, through one
+  helper thread where it cannot (Windows; a regular file or /dev/null under
+  epoll). The interactive client gets keystrokes from it, the scripted
+  client lines it splits itself.
 - :class:`ScreenLogHandler` shows log records above the input row, where
   a line written straight to stderr would land in the middle of it.
 """
@@ -17,9 +19,9 @@ from collections.abc import Callable
 
 from chattycat.loop import EventLoop
 
-__all__ = ["STDIN_READ_BYTES", "KeyboardReader", "ScreenLogHandler"]
+__all__ = ["STDIN_READ_BYTES", "ByteReader", "ScreenLogHandler"]
 
-STDIN_READ_BYTES = 4096
+STDIN_READ_BYTES = 65536
 
 # Windows console keys arrive from msvcrt.getwch() as a prefix ("\x00" or
 # "\xe0") and a code; translate the editing keys into the VT sequences the
@@ -30,31 +32,50 @@ _WINDOWS_KEYS = {
 }  # fmt: skip
 
 
-class KeyboardReader:
-    """Delivers keystroke bytes to ``on_keys`` on the loop; ``on_eof`` when the terminal goes."""
+class ByteReader:
+    """Delivers the bytes read from ``fd`` to ``on_data`` on the loop, then ``on_eof`` once.
+
+    With ``console_keys`` on Windows, keys are read from the console with
+    ``msvcrt`` (a console handle is not a stream ``os.read`` can use).
+    Nothing is delivered after :meth:`stop`.
+    """
 
     def __init__(
         self,
         loop: EventLoop,
         fd: int,
-        on_keys: Callable[[bytes], None],
+        on_data: Callable[[bytes], None],
         on_eof: Callable[[], None],
+        *,
+        console_keys: bool = False,
     ) -> None:
         self._loop = loop
         self._fd = fd
-        self._on_keys = on_keys
+        self._on_data = on_data
         self._on_eof = on_eof
+        self._console_keys = console_keys
+        self._watching = False
+        self._done = False
 
     def start(self) -> None:
         """Start reading."""
-        if sys.platform == "win32":
-            _start_windows_reader(self._loop, self._on_keys)
-        else:
-            self._loop.add_reader(self._fd, self._readable)
+        if sys.platform == "win32" and self._console_keys:
+            _start_windows_reader(self._loop, self._deliver)
+            return
+        if sys.platform != "win32":
+            try:
+                self._loop.add_reader(self._fd, self._readable)
+                self._watching = True
+                return
+            except (OSError, ValueError):
+                pass  # e.g. EPERM: epoll cannot watch regular files
+        threading.Thread(target=self._read_in_thread, name="chattycat-stdin", daemon=True).start()
 
     def stop(self) -> None:
-        """Stop reading (the Windows thread is a daemon and dies with the process)."""
-        if sys.platform != "win32":
+        """Stop reading (a reader thread is a daemon and dies with the process)."""
+        self._done = True
+        if self._watching:
+            self._watching = False
             self._loop.remove_reader(self._fd)
 
     def _readable(self) -> None:
@@ -64,11 +85,27 @@ class KeyboardReader:
             return
         except OSError:
             data = b""  # EIO: the terminal went away
+        self._deliver(data)
+
+    def _read_in_thread(self) -> None:
+        while True:
+            try:
+                data = os.read(self._fd, STDIN_READ_BYTES)
+            except OSError:
+                data = b""
+            # The loop owns all state; the thread only hands bytes over.
+            self._loop.call_soon_threadsafe(self._deliver, data)
+            if not data:
+                return
+
+    def _deliver(self, data: bytes) -> None:
+        if self._done:
+            return
         if not data:
-            self._loop.remove_reader(self._fd)
+            self.stop()
             self._on_eof()
             return
-        self._on_keys(data)
+        self._on_data(data)
 
 
 def _start_windows_reader(loop: EventLoop, on_keys: Callable[[bytes], None]) -> None:

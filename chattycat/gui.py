@@ -42,8 +42,8 @@ from chattycat.gui_model import (
     MAX_SCROLLBACK_LINES,
     ActionFailed,
     ChatModel,
-    DisplayLine,
     Tag,
+    ViewLine,
 )
 from chattycat.loop import EventLoop
 
@@ -73,6 +73,7 @@ _TAG_LOOKS: dict[str, dict[str, str]] = {
     Tag.NOTICE: {"foreground": "#e5c07b"},
     Tag.ERROR: {"foreground": "#ef6b73", "font": "bold"},
     Tag.INFO: {"foreground": "#8b9098", "font": "italic"},
+    Tag.MENTION: {"background": "#4b3f1f", "font": "bold"},
     Tag.ONLINE: {"foreground": "#7ec07f"},
     Tag.OFFLINE: {"foreground": "#e5c07b"},
 }
@@ -341,7 +342,7 @@ class ChatApp:
         self.text.configure(state="disabled")
         self._append_lines(self.model.view_lines(), follow=True)
 
-    def _append_lines(self, lines: list[DisplayLine], *, follow: bool = False) -> None:
+    def _append_lines(self, lines: list[ViewLine], *, follow: bool = False) -> None:
         # Keep the user's place if they scrolled up to read; follow otherwise.
         follow = follow or self.text.yview()[1] >= 0.999
         self.text.configure(state="normal")

@@ -1,14 +1,16 @@
 """The interactive client: an input line at the bottom, chat scrolling above it.
 
-One :class:`InteractiveSession` wires four sans-IO or thin pieces to one
+One :class:`InteractiveSession` wires sans-IO or thin pieces to one
 event loop: the :class:`~chattycat.client.Client` (network events in),
-:class:`~chattycat.tui.Renderer` (events to styled lines),
+:class:`~chattycat.frontend.ChatController` (typed lines to client calls,
+events to display lines, the current room), :mod:`chattycat.tui` (display
+lines to styled text),
 :class:`~chattycat.lineedit.LineEditor` (keystrokes to edits and submitted
 lines) and :class:`~chattycat.terminal.ScreenWriter` (lines printed above the
 input row, which is then repainted with the cursor where it was).
 
-The current room is UI state, not protocol state: it is the room a plain
-line is said to, shown in the prompt, and the room Tab completes names from.
+The current room (the controller's) is shown in the prompt, and it is the
+room Tab completes names from.
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ from __future__ import annotations
 import math
 import signal
 import sys
-from collections.abc import Callable
 from enum import Enum, auto
-from typing import Any
 
 from chattycat import commands as cmd
 from chattycat.client import (
@@ -30,12 +30,14 @@ from chattycat.client import (
     ConnectionLost,
     Failed,
 )
-from chattycat.console_io import KeyboardReader, ScreenLogHandler
+from chattycat.console_io import ByteReader, ScreenLogHandler
+from chattycat.display import DisplayLine
+from chattycat.frontend import ChatController
 from chattycat.lineedit import Completions, EndOfInput, Interrupt, LineEditor, Redraw, Submit
 from chattycat.loop import EventLoop, TimerHandle
-from chattycat.messages import Joined, Parted, name_key
+from chattycat.messages import name_key
 from chattycat.terminal import RawTerminal, ScreenWriter, terminal_size, write_all
-from chattycat.tui import Line, Renderer, make_console, render_to_ansi
+from chattycat.tui import make_console, render_to_ansi, to_text
 
 __all__ = ["InteractiveSession", "run_interactive"]
 
@@ -53,6 +55,11 @@ BELL = b"\a"
 CLEAR_SCREEN = b"\x1b[H\x1b[2J"
 # Wipe the input row on the way out so the shell prompt starts on a clean row.
 CLEAR_ROW = b"\r\x1b[K"
+
+KEYS_HELP = (
+    "Tab completes names in the current room, Up/Down recall earlier lines,",
+    "Ctrl-C or Ctrl-D (on an empty line) quits, Ctrl-L clears the screen.",
+)
 
 
 class _Phase(Enum):
@@ -82,15 +89,12 @@ class InteractiveSession:
         self.loop = loop
         self.stdin_fd = stdin_fd
         self.stdout_fd = stdout_fd
-        self.current_room: str | None = client.rooms[0] if client.rooms else None
-        # Set by /join ROOM: switch there once our own "joined" arrives (not
-        # before: the join may fail, e.g. with rate_limited).
-        self._switch_on_join: str | None = None
+        self.controller = ChatController(client, client.name, rooms=client.rooms,
+                                         on_quit=self.quit, help_extra=KEYS_HELP)
         self.editor = LineEditor(complete=self._complete)
         columns, _ = terminal_size(stdout_fd)
         self.screen = ScreenWriter(stdout_fd, self.editor, columns=columns)
         self.console = make_console(columns, no_color=no_color)
-        self.renderer = Renderer(client.name, current_room=self.current_room)
         self._phase = _Phase.RUNNING
         self._exit_code = 0
         self._ever_connected = False
@@ -98,8 +102,13 @@ class InteractiveSession:
         self._retry_deadline: float | None = None
         self._tick: TimerHandle | None = None
         self._quit_timer: TimerHandle | None = None
-        self._keyboard = KeyboardReader(loop, stdin_fd, self._on_keys, self.quit)
+        self._keyboard = ByteReader(loop, stdin_fd, self._on_keys, self.quit, console_keys=True)
         self._log_handler = ScreenLogHandler(self._show_error)
+
+    @property
+    def current_room(self) -> str | None:
+        """The room plain lines are said to (None: no room)."""
+        return self.controller.current_room
 
     # -- running ------------------------------------------------------------------------
 
@@ -176,9 +185,13 @@ class InteractiveSession:
             elif isinstance(event, Redraw):
                 write_all(self.stdout_fd, CLEAR_SCREEN)
             elif isinstance(event, Completions):
-                self.show([self.renderer.info("  ".join(event.candidates))])
+                self.show([self.controller.info("  ".join(event.candidates))])
         if self._phase is not _Phase.DONE:
             self.screen.redraw()
+
+    def _submit(self, line: str) -> None:
+        self.show(self.controller.submit(line))
+        self._refresh_prompt()  # the line may have switched rooms
 
     def _on_resize(self) -> None:
         columns, _ = terminal_size(self.stdout_fd)
@@ -197,22 +210,19 @@ class InteractiveSession:
 
     # -- output -------------------------------------------------------------------------
 
-    def show(self, lines: list[Line]) -> None:
-        """Print rendered lines above the input row, ringing the bell if one asks."""
+    def show(self, lines: list[DisplayLine]) -> None:
+        """Print lines above the input row, ringing the bell if one asks."""
         if not lines:
             return
-        ansi = "\n".join(render_to_ansi(line.text, self.console) for line in lines)
+        ansi = "\n".join(
+            render_to_ansi(to_text(line, self.current_room), self.console) for line in lines
+        )
         self.screen.print_above(ansi)
         if any(line.bell for line in lines):
             write_all(self.stdout_fd, BELL)
 
     def _show_error(self, text: str) -> None:
-        self.show([self.renderer.local_error(text)])
-
-    def _set_room(self, room: str | None) -> None:
-        self.current_room = room
-        self.renderer.current_room = room
-        self._refresh_prompt()
+        self.show([self.controller.local_error(text)])
 
     def _refresh_prompt(self) -> None:
         room = self.current_room or "no room"
@@ -246,29 +256,12 @@ class InteractiveSession:
     def _on_client_event(self, event: ClientEvent) -> None:
         if self._phase is _Phase.DONE:
             return
-        self._track_rooms(event)
+        lines = self.controller.handle(event)
         self._track_connection(event)
         if not (isinstance(event, Failed) and not self._ever_connected):
-            self.show(self.renderer.render(event))
+            self.show(lines)
         self._refresh_prompt()
         self.screen.redraw()
-
-    def _is_me(self, name: str) -> bool:
-        me = self.renderer.me or self.client.name
-        return name_key(name) == name_key(me)
-
-    def _track_rooms(self, event: ClientEvent) -> None:
-        if isinstance(event, Joined) and self._is_me(event.name):
-            if self.current_room is None or event.room == self._switch_on_join:
-                self._switch_on_join = None
-                self._set_room(event.room)
-        elif (
-            isinstance(event, Parted)
-            and self._is_me(event.name)
-            and event.room == self.current_room
-        ):
-            others = [r for r in self.client.rooms if r != event.room]
-            self._set_room(others[0] if others else None)
 
     def _track_connection(self, event: ClientEvent) -> None:
         if isinstance(event, Connected):
@@ -284,110 +277,3 @@ class InteractiveSession:
             self._finish(1)
         elif isinstance(event, Closed):
             self._finish(0 if self._phase is _Phase.QUITTING else 1)
-
-    # -- commands -----------------------------------------------------------------------
-
-    def _submit(self, line: str) -> None:
-        command = cmd.parse_line(line)
-        handler = _COMMANDS.get(type(command))
-        if handler is None:
-            return
-        try:
-            handler(self, command)
-        except (ValueError, RuntimeError) as exc:
-            # The client refuses what it cannot send (a closed client, a bad
-            # name it checks itself): one line for the user, not a traceback.
-            self._show_error(str(exc))
-
-    def _need_room(self) -> str | None:
-        if self.current_room is None:
-            self._show_error("you are in no room: /join ROOM first")
-        return self.current_room
-
-    def _say(self, command: cmd.SayText | cmd.Me) -> None:
-        room = self._need_room()
-        if room is not None:
-            self.client.say(room, command.text, action=isinstance(command, cmd.Me))
-            self._note_if_offline()
-
-    def _whisper(self, command: cmd.Msg) -> None:
-        self.client.whisper(command.to, command.text)
-        self._note_if_offline()
-
-    def _note_if_offline(self) -> None:
-        if self.client.state is not ClientState.ONLINE:
-            self.show([self.renderer.info("not connected: will be sent once reconnected")])
-
-    def _join(self, command: cmd.JoinRoom) -> None:
-        if command.room in self.client.rooms:
-            self._set_room(command.room)
-        else:
-            self._switch_on_join = command.room
-        # Joining a room one is in re-sends its roster and history: the
-        # reminder of who is there is what a user switching back wants.
-        self.client.join(command.room)
-
-    def _part(self, command: cmd.PartRoom) -> None:
-        room = command.room or self._need_room()
-        if room is None:
-            return
-        if room not in self.client.rooms:
-            self._show_error(f"you are not in #{room}")
-            return
-        self.client.part(room)
-
-    def _switch(self, command: cmd.SwitchRoom) -> None:
-        if command.room in self.client.rooms:
-            self._set_room(command.room)
-            self.show([self.renderer.info(f"now talking in #{command.room}")])
-        else:
-            error = f"you are not in #{command.room}: /join {command.room}"
-            self._show_error(error)
-
-    def _nick(self, command: cmd.NickCmd) -> None:
-        self.client.nick(command.name)
-
-    def _who(self, command: cmd.WhoCmd) -> None:
-        room = command.room or self._need_room()
-        if room is not None:
-            self.client.who(room)
-
-    def _rooms(self, command: cmd.ListRooms) -> None:
-        self.client.list_rooms()
-
-    def _history(self, command: cmd.HistoryCmd) -> None:
-        room = self._need_room()
-        if room is not None:
-            before = self.client.oldest_seq(room)
-            self.client.history(room, before=before, limit=command.limit or 50)
-
-    def _quit(self, command: cmd.QuitCmd) -> None:
-        self.quit(command.reason)
-
-    def _help(self, command: cmd.Help) -> None:
-        keys = [
-            "Tab completes names in the current room, Up/Down recall earlier lines,",
-            "Ctrl-C or Ctrl-D (on an empty line) quits, Ctrl-L clears the screen.",
-        ]
-        self.show([self.renderer.info(text) for text in [*cmd.help_lines(), *keys]])
-
-    def _hint(self, command: cmd.Hint) -> None:
-        self._show_error(command.text)
-
-
-# What each parsed line does; cmd.Ignore (an empty line) does nothing.
-_COMMANDS: dict[type[Any], Callable[[InteractiveSession, Any], None]] = {
-    cmd.SayText: InteractiveSession._say,
-    cmd.Me: InteractiveSession._say,
-    cmd.Msg: InteractiveSession._whisper,
-    cmd.JoinRoom: InteractiveSession._join,
-    cmd.PartRoom: InteractiveSession._part,
-    cmd.SwitchRoom: InteractiveSession._switch,
-    cmd.NickCmd: InteractiveSession._nick,
-    cmd.WhoCmd: InteractiveSession._who,
-    cmd.ListRooms: InteractiveSession._rooms,
-    cmd.HistoryCmd: InteractiveSession._history,
-    cmd.QuitCmd: InteractiveSession._quit,
-    cmd.Help: InteractiveSession._help,
-    cmd.Hint: InteractiveSession._hint,
-}

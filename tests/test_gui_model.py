@@ -12,10 +12,10 @@ from chattycat.gui_model import (
     MAX_SCROLLBACK_LINES,
     ActionFailed,
     ChatModel,
-    DisplayLine,
-    Span,
     Tag,
     ViewChanges,
+    ViewLine,
+    ViewSpan,
     color_tag,
 )
 from chattycat.messages import (
@@ -33,54 +33,13 @@ from chattycat.messages import (
     Welcome,
     Whisper,
 )
+from tests.fake_client import FakeClient
 
 TS = 1_700_000_000.0
 RED = "#e06c75"
 BLUE = "#61afef"
 GREEN = "#98c379"
 STAMP = r"\d\d:\d\d:\d\d"
-
-
-class FakeClient:
-    """Records the calls the model makes; ``fail`` makes the next call raise it."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-        self.fail: Exception | None = None
-
-    def _record(self, *call: Any) -> None:
-        if self.fail is not None:
-            raise self.fail
-        self.calls.append(call)
-
-    def say(self, room: str, text: str, *, action: bool = False) -> str:
-        self._record("say", room, text, action)
-        return "id-1"
-
-    def whisper(self, to: str, text: str) -> str:
-        self._record("whisper", to, text)
-        return "id-2"
-
-    def join(self, room: str) -> None:
-        self._record("join", room)
-
-    def part(self, room: str) -> None:
-        self._record("part", room)
-
-    def who(self, room: str) -> None:
-        self._record("who", room)
-
-    def list_rooms(self) -> None:
-        self._record("list_rooms")
-
-    def history(self, room: str, *, before: int | None = None, limit: int = 50) -> None:
-        self._record("history", room, before, limit)
-
-    def nick(self, name: str) -> None:
-        self._record("nick", name)
-
-    def quit(self, reason: str | None = None) -> None:
-        self._record("quit", reason)
 
 
 class Clock:
@@ -117,11 +76,11 @@ def texts(model: ChatModel, room: str | None = None) -> list[str]:
     return [line.text for line in lines]
 
 
-def last(model: ChatModel) -> DisplayLine:
+def last(model: ChatModel) -> ViewLine:
     return model.view_lines()[-1]
 
 
-def tag_of(line: DisplayLine, text: str) -> str | None:
+def tag_of(line: ViewLine, text: str) -> str | None:
     return next(span.tag for span in line.spans if span.text == text)
 
 
@@ -402,24 +361,6 @@ def test_bad_colors_are_not_used() -> None:
 # -- submitted lines ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("line", "call"),
-    [
-        ("hello all", ("say", "lobby", "hello all", False)),
-        ("//shrug", ("say", "lobby", "/shrug", False)),
-        ("/me waves", ("say", "lobby", "waves", True)),
-        ("/msg bob psst there", ("whisper", "bob", "psst there")),
-        ("/who dev", ("who", "dev")),
-        ("/rooms", ("list_rooms",)),
-        ("/nick al", ("nick", "al")),
-    ],
-)
-def test_submitted_lines_become_client_calls(line: str, call: tuple[Any, ...]) -> None:
-    model, client = make_model("lobby")
-    model.submit(line)
-    assert client.calls == [call]
-
-
 @pytest.mark.parametrize("line", ["", "   ", "/jion dev", "/msg bob", "/join Bad!"])
 def test_empty_and_bad_lines_send_nothing(line: str) -> None:
     model, client = make_model("lobby")
@@ -512,7 +453,7 @@ def test_connected_line_names_the_server() -> None:
 EVIL = "x\x1b[2J\u202eevil\x07\n"
 
 
-def _raw_controls(spans: tuple[Span, ...]) -> list[str]:
+def _raw_controls(spans: tuple[ViewSpan, ...]) -> list[str]:
     bad = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
     return [span.text for span in spans if bad.search(span.text)]
 

@@ -58,9 +58,9 @@ def test_piped_lines_are_sent_and_every_event_is_one_stamped_line(server: Server
     assert all(STAMP_RE.match(line) for line in lines), lines
     assert "\x1b" not in result.stdout
     body = [line[9:] for line in lines]
-    assert f"-- connected to 127.0.0.1:{server.port} as bot" in body
-    assert "[lobby] -- bot joined" in body
-    assert "[lobby] <bot> hello" in body
+    assert any(line.startswith("connected as bot (") for line in body)
+    assert "\u2192 bot joined #lobby" in body
+    assert "[lobby] bot: hello" in body
     assert "[lobby] * bot waves" in body
 
 
@@ -83,7 +83,7 @@ def test_a_newline_inside_a_message_is_shown_escaped_on_one_line(server: ServerP
     observer.recv_until("message")
     result = run_join(server.port, "--name", "bot", stdin="")
     assert result.returncode == 0, result.stderr
-    [line] = [line for line in result.stdout.splitlines() if "<watcher>" in line]
+    [line] = [line for line in result.stdout.splitlines() if "watcher: first" in line]
     assert "first" in line and "second" in line
     assert "\x1b" not in result.stdout
 
@@ -92,7 +92,7 @@ def test_long_lines_are_not_wrapped(server: ServerProcess) -> None:
     text = "x" * 3000
     result = run_join(server.port, "--name", "bot", stdin=text + "\n")
     assert result.returncode == 0, result.stderr
-    assert any(line.endswith(f"<bot> {text}") for line in result.stdout.splitlines())
+    assert any(line.endswith(f"[lobby] bot: {text}") for line in result.stdout.splitlines())
 
 
 def test_quit_command_exits_0_with_its_reason_and_ignores_what_follows(
@@ -114,12 +114,12 @@ def test_commands_and_hints_in_scripted_mode(server: ServerProcess) -> None:
     result = run_join(server.port, "--name", "bot", stdin=script)
     assert result.returncode == 0, result.stderr
     body = [line[9:] for line in result.stdout.splitlines()]
-    assert any(line.startswith("!! unknown command /jion; did you mean /join") for line in body)
-    assert "[dev] <bot> in dev" in body
-    assert "[dev] -- members: bot" in body
-    assert any(line.startswith("-- rooms: dev (1), lobby (") for line in body)
-    assert "[whisper] bot -> watcher: psst" in body
-    assert "[dev] <bot> /slash" in body
+    assert any(line.startswith("unknown command /jion; did you mean /join") for line in body)
+    assert "[dev] bot: in dev" in body
+    assert "[dev] members of #dev: bot" in body
+    assert any(line.startswith("rooms: #dev (1), #lobby (") for line in body)
+    assert "[whisper] bot \u2192 watcher: psst" in body
+    assert "[dev] bot: /slash" in body
     whisper = observer.recv_until("whisper")
     assert whisper["text"] == "psst"
 
@@ -127,7 +127,7 @@ def test_commands_and_hints_in_scripted_mode(server: ServerProcess) -> None:
 def test_stdin_at_eof_at_once_just_connects_and_quits(server: ServerProcess) -> None:
     result = run_join(server.port, "--name", "bot", stdin=None)  # /dev/null
     assert result.returncode == 0, result.stderr
-    assert "-- connected to" in result.stdout
+    assert "connected as bot" in result.stdout
 
 
 def test_unreachable_server_is_one_stderr_line_and_exit_1() -> None:

@@ -58,7 +58,7 @@ class ScriptedClient:
 
     def said_by(self, name: str) -> list[str]:
         """Texts shown from ``name`` in lobby, in the order shown."""
-        prefix = f"[lobby] <{name}> "
+        prefix = f"[lobby] {name}: "
         return [line[9 + len(prefix):] for line in self.out.lines
                 if line[9:].startswith(prefix)]
 
@@ -104,8 +104,8 @@ def test_sigkilled_server_restart_loses_and_doubles_nothing(
     port = server.port
     alice = join_client("alice", port)
     bob = join_client("bob", port)
-    alice.wait_for(r"-- connected to .* as alice")
-    bob.wait_for(r"-- connected to .* as bob")
+    alice.wait_for(r"connected as alice \(")
+    bob.wait_for(r"connected as bob \(")
 
     bob_lines = [f"bob {n:03d}" for n in range(1, 41)]
     alice_lines = [f"alice {n:03d}" for n in range(1, 6)]
@@ -114,11 +114,11 @@ def test_sigkilled_server_restart_loses_and_doubles_nothing(
     for line in bob_lines[:14]:  # faster than bob may send: some are still queued
         bob.type(line)
         time.sleep(LINE_INTERVAL_S)
-    alice.wait_for(r"<bob> bob 006")
+    alice.wait_for(r"bob: bob 006")
 
     server.stop(signal.SIGKILL)
-    bob.wait_for(r"-- reconnecting in \d+\.\d s \(")
-    alice.wait_for(r"-- reconnecting in \d+\.\d s \(")
+    bob.wait_for(r"connection lost \(.*\), reconnecting in \d+ s")
+    alice.wait_for(r"connection lost \(.*\), reconnecting in \d+ s")
     for line in bob_lines[14:30]:  # typed while the server is down
         bob.type(line)
     alice.type(alice_lines[2])
@@ -130,9 +130,9 @@ def test_sigkilled_server_restart_loses_and_doubles_nothing(
         time.sleep(LINE_INTERVAL_S)
     alice.type(alice_lines[4])
 
-    bob.wait_for(r"<alice> alice 005")
+    bob.wait_for(r"alice: alice 005")
     assert bob.end_input() == 0, "\n".join(bob.err.lines)
-    alice.wait_for(r"<bob> bob 040")
+    alice.wait_for(r"bob: bob 040")
     assert alice.end_input() == 0, "\n".join(alice.err.lines)
 
     stored = stored_lobby(restarted)
@@ -146,7 +146,8 @@ def test_sigkilled_server_restart_loses_and_doubles_nothing(
     assert alice.said_by("bob") == stored_bob
     assert bob.said_by("alice") == stored_alice
     # The lines typed while the server was down were delivered after it came back.
-    reconnected = next(i for i, line in enumerate(alice.out.lines) if "-- reconnected to" in line)
+    reconnected = next(i for i, line in enumerate(alice.out.lines)
+                       if "reconnected as alice" in line)
     after = " ".join(alice.out.lines[reconnected:])
     assert all(line in after for line in bob_lines[14:30])
     assert not alice.err.lines and not bob.err.lines
