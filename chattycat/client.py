@@ -50,6 +50,7 @@ from chattycat.messages import (
     Hello,
     HistoryQuery,
     Join,
+    Joined,
     Member,
     Nick,
     Part,
@@ -123,6 +124,10 @@ class Client:
         self._server_hostname = server_hostname
         self._connect_timeout_s = connect_timeout_s
         self._session = ClientSession(rooms)
+        # Asked for particular rooms: the server's default room, which a fresh
+        # hello joins, is left again unless it is one of them.
+        self._leave_default_room = bool(rooms)
+        self._initial_rooms = frozenset(rooms)
         self._session_token: str | None = None  # the server's, for resuming
         self._ever_welcomed = False
         self._link: ServerLink | None = None
@@ -355,6 +360,13 @@ class Client:
             shown = self._session.receive(frame, self.name)
             if shown is not None:
                 self._emit(shown)
+            if isinstance(frame, Joined) and self._leave_default_room and self._is_me(frame.name):
+                self._leave_default_room = False
+                if frame.room not in self._initial_rooms:
+                    self.part(frame.room)
+
+    def _is_me(self, name: str) -> bool:
+        return name_key(name) == name_key(self.name)
 
     def _before_welcome(self, link: ServerLink, frame: Frame) -> None:
         if isinstance(frame, Welcome):

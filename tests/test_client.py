@@ -186,11 +186,21 @@ def test_join_and_part_update_rooms_and_members(chat: Harness) -> None:
     assert bob.members("dev") == []
 
 
-def test_rooms_given_at_start_are_joined_after_welcome(chat: Harness) -> None:
+def test_rooms_given_at_start_are_joined_after_welcome_instead_of_the_default(
+    chat: Harness,
+) -> None:
     alice, _ = chat.client("alice", rooms=["dev", "ops"])
     assert alice.rooms == ["dev", "ops"]
     chat.wait(lambda: bool(alice.members("dev")) and bool(alice.members("ops")))
-    assert set(alice.rooms) == {"dev", "ops", "lobby"}
+    chat.wait(lambda: set(alice.rooms) == {"dev", "ops"})
+    assert chat.server is not None
+    chat.wait(lambda: chat.server is not None and chat.server.state.members("lobby") == [])
+
+
+def test_the_default_room_is_kept_when_asked_for(chat: Harness) -> None:
+    alice, _ = chat.client("alice", rooms=["dev", "lobby"])
+    chat.wait(lambda: bool(alice.members("dev")) and bool(alice.members("lobby")))
+    assert set(alice.rooms) == {"dev", "lobby"}
 
 
 def test_says_before_the_connection_is_up_are_sent(chat: Harness) -> None:

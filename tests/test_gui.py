@@ -205,7 +205,9 @@ def test_quit_command_closes_the_window(root: Any, chat_server: StartInProcess) 
         app.send_line("/quit see you")
         pump(root, lambda: app.done, "the window to close after /quit")
         assert app.exit_code == 0
-        parted = watcher.recv_until("parted", where=lambda f: f["name"] == "carol")
+        parted = watcher.recv_until(
+            "parted", where=lambda f: f["name"] == "carol" and f["room"] == "ops"
+        )
         assert parted["reason"] == "see you"
     finally:
         app.close_now()
