@@ -44,6 +44,7 @@ from chattycat.link import ServerLink
 from chattycat.liveness import Verdict, Watchdog, retry_delay_s
 from chattycat.loop import EventLoop, TimerHandle
 from chattycat.messages import (
+    DEFAULT_HISTORY_LIMIT,
     MAX_TEXT_CHARS,
     Error,
     Frame,
@@ -134,7 +135,9 @@ class Client:
         self._connector: Connector | None = None
         self._online_link: ServerLink | None = None
         self._attempt = 0
-        self._timers: list[TimerHandle] = []
+        # This connection's timers by purpose ("hello", "watchdog"); rescheduling
+        # replaces the entry, so fired handles are not kept.
+        self._timers: dict[str, TimerHandle] = {}
         self._retry_timer: TimerHandle | None = None
         # Ids and the order of outgoing requests come from one counter. Says
         # and whispers also stay pending in the session until acknowledged.
@@ -222,7 +225,9 @@ class Client:
         """Ask for the rooms that have members (answered with a RoomList event)."""
         self._submit(Rooms(ref=self._next_id()))
 
-    def history(self, room: str, *, before: int | None = None, limit: int = 50) -> None:
+    def history(
+        self, room: str, *, before: int | None = None, limit: int = DEFAULT_HISTORY_LIMIT
+    ) -> None:
         """Ask for stored messages of ``room``; the History reply is delivered as is."""
         _check_room(room)
         ref = self._next_id()
@@ -267,8 +272,8 @@ class Client:
         hello = Hello(self.name, session=self._session_token, resume=resume or None)
         link.transport.write(encode(hello))
         # A server that accepts but never answers must not hang us forever.
-        self._timers.append(self.loop.call_later(
-            self._connect_timeout_s, self._hello_timed_out, link))
+        self._timers["hello"] = self.loop.call_later(
+            self._connect_timeout_s, self._hello_timed_out, link)
 
     def _hello_timed_out(self, link: ServerLink) -> None:
         if link is self._link and self._online_link is not link:
@@ -307,9 +312,7 @@ class Client:
             link.stale = True
             if link.transport is not None:
                 link.transport.abort()
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
+        self._cancel_timers()
         if self._pump_timer is not None:
             self._pump_timer.cancel()
             self._pump_timer = None
@@ -383,9 +386,7 @@ class Client:
 
     def _on_welcome(self, link: ServerLink, welcome: Welcome) -> None:
         resumed = self._resuming
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
+        self._cancel_timers()
         self._online_link = link
         self.state = ClientState.ONLINE
         self._attempt = 0  # only a welcome proves the server is back
@@ -423,6 +424,11 @@ class Client:
         self._emit(error)
 
     # -- helpers ---------------------------------------------------------------
+
+    def _cancel_timers(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
 
     def _emit(self, event: ClientEvent) -> None:
         if self.on_event is not None:
@@ -478,13 +484,12 @@ class Client:
     # -- heartbeat -------------------------------------------------------------
 
     def _schedule_watchdog(self) -> None:
-        self._timers.append(self.loop.call_later(self._watchdog.check_every_s, self._watch))
+        self._timers["watchdog"] = self.loop.call_later(self._watchdog.check_every_s, self._watch)
 
     def _watch(self) -> None:
         link = self._online_link
         if link is None or self.state is not ClientState.ONLINE:
             return
-        self._timers = [t for t in self._timers if not t.cancelled()]
         now = self.loop.time()
         verdict = self._watchdog.check(now)
         if verdict is Verdict.LOST:

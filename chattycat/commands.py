@@ -183,9 +183,13 @@ def parse_line(line: str) -> Command:
 
 
 def _say(text: str) -> Command:
+    return _too_long(text) or SayText(text)
+
+
+def _too_long(text: str) -> Hint | None:
     if len(text) > MAX_TEXT_CHARS:
         return Hint(f"message too long ({len(text)} characters; at most {MAX_TEXT_CHARS})")
-    return SayText(text)
+    return None
 
 
 def _usage(name: str) -> Hint:
@@ -205,9 +209,7 @@ def _unknown(name: str) -> str:
 def _text_arg(name: str, rest: str, make: Callable[[str], Command]) -> Command:
     if not rest:
         return _usage(name)
-    if len(rest) > MAX_TEXT_CHARS:
-        return Hint(f"message too long ({len(rest)} characters; at most {MAX_TEXT_CHARS})")
-    return make(rest)
+    return _too_long(rest) or make(rest)
 
 
 def _room_arg(name: str, rest: str, *, optional: bool) -> str | Hint | None:

@@ -19,7 +19,6 @@ __all__ = [
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
-    "ServerRejected",
     "StoreError",
 ]
 
@@ -94,15 +93,6 @@ class FrameTooLarge(RemoteProtocolError):
 
 class LocalProtocolError(ProtocolError):
     """This side tried to send something the protocol does not allow (a bug)."""
-
-
-class ServerRejected(ChattyCatError):
-    """The server answered a client's request with an ``error`` frame."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{message} ({code})")
-        self.code = code
-        self.message = message
 
 
 class ConnectFailed(ChattyCatError):

@@ -39,11 +39,19 @@ from chattycat.client_events import (
     Reconnecting,
 )
 from chattycat.display import DisplayLine, EventDescriber
-from chattycat.messages import History, Joined, Message, Parted, Renamed, name_key
+from chattycat.messages import (
+    DEFAULT_HISTORY_LIMIT,
+    History,
+    Joined,
+    Message,
+    Parted,
+    Renamed,
+    name_key,
+)
 
 __all__ = ["DEFAULT_HISTORY_PAGE", "ChatController", "ClientCalls"]
 
-DEFAULT_HISTORY_PAGE = 50
+DEFAULT_HISTORY_PAGE = DEFAULT_HISTORY_LIMIT  # the protocol's own default
 
 
 class ClientCalls(Protocol):

@@ -370,12 +370,12 @@ class ChatState:
         key = name_key(hello.name)
         holder = self._users.get(key)
         if holder is not None:
-            if hello.session is not None and compare_digest(hello.session, holder.session):
+            if self._session_matches(hello, holder.session):
                 self._take_over(conn, holder, hello, now)
                 return
             raise _error(ErrorCode.NAME_TAKEN, f"the name {hello.name} is taken")
         parked = self._parked.pop(key, None)
-        if parked is not None and not self._session_matches(hello, parked):
+        if parked is not None and not self._session_matches(hello, parked.session):
             self._whispers.pop(parked.session, None)  # that session is over for good
             parked = None
         rooms = list(hello.resume or ()) or [self.config.default_room]
@@ -390,7 +390,7 @@ class ChatState:
         self._activate(conn, user, hello)
         for room in rooms:
             self._enter(user, room, now)
-            self._send_room_state(conn, user, room, hello.resume, ref=hello.ref)
+            self._send_room_state(conn, room, hello.resume, ref=hello.ref)
 
     def _take_over(self, conn: Connection, user: User, hello: Hello, now: float) -> None:
         old = self._conns[user.conn]
@@ -407,7 +407,7 @@ class ChatState:
         for room in wanted:
             if room not in user.rooms:
                 self._enter(user, room, now)
-            self._send_room_state(conn, user, room, hello.resume, ref=hello.ref)
+            self._send_room_state(conn, room, hello.resume, ref=hello.ref)
 
     def _activate(self, conn: Connection, user: User, hello: Hello) -> None:
         conn.state, conn.user = ConnState.ACTIVE, user
@@ -419,8 +419,8 @@ class ChatState:
         self._send((conn.id,), welcome)
 
     @staticmethod
-    def _session_matches(hello: Hello, parked: ParkedSession) -> bool:
-        return hello.session is not None and compare_digest(hello.session, parked.session)
+    def _session_matches(hello: Hello, session: str) -> bool:
+        return hello.session is not None and compare_digest(hello.session, session)
 
     def _colors_in(self, rooms: Iterable[str]) -> list[str]:
         return [
@@ -466,8 +466,7 @@ class ChatState:
             del self._rooms[room_name]
 
     def _send_room_state(
-        self, conn: Connection, user: User, room: str, resume: Mapping[str, int] | None,
-        ref: Any,
+        self, conn: Connection, room: str, resume: Mapping[str, int] | None, ref: Any
     ) -> None:
         self._send_roster(conn, room, ref)
         if resume and room in resume:
@@ -498,9 +497,7 @@ class ChatState:
     def _on_join(self, conn: Connection, user: User, req: Join, now: float) -> None:
         if req.room not in user.rooms:
             self._enter(user, req.room, now)
-        self._send_roster(conn, req.room, req.ref)
-        messages = self.store.latest(req.room, self.config.join_history)
-        self._send_history(conn, req.room, messages, req.ref, False)
+        self._send_room_state(conn, req.room, None, req.ref)
 
     def _on_part(self, conn: Connection, user: User, req: Part, now: float) -> None:
         self._require_member(user, req.room)
@@ -576,6 +573,10 @@ class ChatState:
         if new_key != user.key and new_key in self._users:
             raise _error(ErrorCode.NAME_TAKEN, f"the name {req.name} is taken")
         old = user.name
+        if new_key != user.key:
+            # Idempotence windows are per name and reload from the store on
+            # demand; nothing would ever drop the old name's otherwise.
+            self._forget_windows(user.key)
         del self._users[user.key]
         for room in user.rooms:
             members = self._rooms[room].members

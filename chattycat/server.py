@@ -109,7 +109,9 @@ class ChatServer:
         self._pending: deque[Effect] = deque()
         self._deliver_scheduled = False
         self._listener: Listener | None = None
-        self._timers: list[TimerHandle] = []
+        # One live timer per purpose ("tick", "prune", "abort"); rescheduling
+        # replaces the entry, so fired handles are not kept.
+        self._timers: dict[str, TimerHandle] = {}
         self._stopping = False
         self.on_stopped: Callable[[], None] | None = None
 
@@ -127,11 +129,6 @@ class ChatServer:
             self._prune()
         return self._listener.addresses()
 
-    @property
-    def connection_count(self) -> int:
-        """Connections open now."""
-        return len(self._connections)
-
     def stop(self) -> None:
         """Graceful stop: ``notice`` shutdown, flush (bounded), commit, then ``on_stopped``."""
         if self._stopping:
@@ -140,11 +137,10 @@ class ChatServer:
         log.info("shutting down: %d connections", len(self._connections))
         if self._listener is not None:
             self._listener.close()
-        for timer in self._timers:
-            timer.cancel()
+        self._cancel_timers()
         self.apply(self.state.shutdown())
         deadline = self.loop.time() + SHUTDOWN_GRACE_S
-        self._timers = [self.loop.call_at(deadline, self._abort_all)]
+        self._timers["abort"] = self.loop.call_at(deadline, self._abort_all)
         self._maybe_stopped()
 
     def _abort_all(self) -> None:
@@ -155,8 +151,7 @@ class ChatServer:
 
     def _maybe_stopped(self) -> None:
         if self._stopping and not self._connections and not self._pending:
-            for timer in self._timers:
-                timer.cancel()
+            self._cancel_timers()
             self._commit()
             if self.on_stopped is not None:
                 callback, self.on_stopped = self.on_stopped, None
@@ -250,9 +245,13 @@ class ChatServer:
         spans = [s for s in (rooms.heartbeat_s, rooms.handshake_timeout_s) if s > 0]
         return min(1.0, max(0.05, min(spans, default=1.0) / 10))
 
+    def _cancel_timers(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
     def _schedule_tick(self) -> None:
-        self._timers = [t for t in self._timers if not t.cancelled()]
-        self._timers.append(self.loop.call_later(self._tick_interval_s(), self._tick))
+        self._timers["tick"] = self.loop.call_later(self._tick_interval_s(), self._tick)
 
     def _tick(self) -> None:
         self.apply(self.state.tick(time.time()))
@@ -261,8 +260,15 @@ class ChatServer:
     def _prune(self) -> None:
         assert self.config.retain_days is not None
         cutoff = time.time() - self.config.retain_days * 86400
-        removed = self.store.prune(cutoff)
+        try:
+            removed = self.store.prune(cutoff)
+        except StoreError as exc:
+            # Tried again at the next interval. The failed transaction also took
+            # this pass's unacknowledged messages with it: number on without them.
+            log.error("retention: %s", exc)
+            self.state.resync()
+            removed = 0
         if removed:
             log.info("retention: removed %d messages older than %g days", removed,
                      self.config.retain_days)
-        self._timers.append(self.loop.call_later(RETENTION_INTERVAL_S, self._prune))
+        self._timers["prune"] = self.loop.call_later(RETENTION_INTERVAL_S, self._prune)

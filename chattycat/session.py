@@ -4,8 +4,8 @@
 the chat, as opposed to the connection: which rooms the user wants to be in,
 who is in them, the highest and lowest ``seq`` delivered per room, and the
 says and whispers still waiting for the server's acknowledgement. Frames go in
-through the ``on_*`` methods, which say what (if anything) should be shown;
-nothing here touches a socket, the event loop or a clock.
+through :meth:`ClientSession.receive`, which says what (if anything) should be
+shown; nothing here touches a socket, the event loop or a clock.
 
 Delivery rule (PROTOCOL section 7): a message is shown at most once and in
 ``seq`` order per room, whether it arrives live or inside a resume

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from chattycat.errors import StoreError
-from chattycat.messages import Message
+from chattycat.messages import Message, name_key
 
 __all__ = ["SCHEMA_VERSION", "HistoryStore", "SQLiteStore", "default_history_path"]
 
@@ -212,7 +212,7 @@ class SQLiteStore:
         self._conn.execute(
             f"INSERT INTO messages ({_COLUMNS}, sender_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (m.room, m.seq, m.sender, m.color, m.text, m.ts, m.id, int(m.action),
-             m.sender.lower()),
+             name_key(m.sender)),
         )
         self._conn.execute(
             "INSERT INTO rooms (room, last_seq) VALUES (?, ?)"
@@ -283,7 +283,7 @@ class SQLiteStore:
         """The last ``limit`` messages with an id from ``sender`` (any case) in ``room``."""
         return self._select(
             "sender_key = ? AND room = ? AND client_id IS NOT NULL", "DESC",
-            (sender.lower(), room, limit),
+            (name_key(sender), room, limit),
         )
 
     def prune(self, older_than_ts: float) -> int:

@@ -44,9 +44,9 @@ def test_bot_answers_time_and_echo(server_process: StartServer) -> None:
         alice.say("dev", "!echo purr purr")
         reply = alice.recv_until("message", where=lambda f: f["from"] == "timebot")
         assert (reply["room"], reply["text"]) == ("dev", "purr purr")
-        alice.say("lobby", "!time")
+        alice.say("dev", "!time")
         reply = alice.recv_until("message", where=lambda f: f["from"] == "timebot")
-        assert reply["room"] == "lobby"
+        assert reply["room"] == "dev"
         assert re.fullmatch(r"it is \d\d:\d\d:\d\d here", reply["text"])
         bot.send_signal(signal.SIGTERM)
         assert bot.wait(10) == 0

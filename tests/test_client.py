@@ -401,3 +401,18 @@ def test_client_over_tls(loop: EventLoop, tmp_path: Path) -> None:
         server.stop()
         loop.run_until(lambda: bool(stopped), timeout_s=WAIT_S)
         store.close()
+
+
+def test_fired_heartbeat_timers_are_not_kept_by_the_client_or_the_server(
+    loop: EventLoop, tmp_path: Path
+) -> None:
+    # Both reschedule a timer many times a second for as long as they run; a
+    # handle kept per firing would grow without bound.
+    rooms = RoomsConfig(flood_rate_per_s=0, heartbeat_s=0.2, handshake_timeout_s=0.5)
+    for harness in _harness(loop, tmp_path, rooms):
+        client, _ = harness.online("alice")
+        loop.run_until(lambda: False, timeout_s=1.0)
+        assert client.state is ClientState.ONLINE
+        assert harness.server is not None
+        assert list(harness.server._timers) == ["tick"]
+        assert list(client._timers) == ["watchdog"]

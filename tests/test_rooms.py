@@ -617,6 +617,20 @@ def test_nick_frees_the_old_name(chat: Chat) -> None:
     assert sorted(chat.state.user_names()) == ["al", "alice"]
 
 
+def test_nick_keeps_idempotence_per_name_without_hoarding_old_names_windows(
+    chat: Chat,
+) -> None:
+    chat.sign_in(1, "alice")
+    (original,) = messages_in(chat.say(1, "lobby", "hi", id="c-1"))
+    for name in ("al", "ally", "alice"):
+        chat.send(1, Nick(name))
+        chat.say(1, "lobby", f"as {name}", id=f"as-{name}")
+    # Back under the first name: its retry is still recognised (from the store).
+    assert deliveries(chat.say(1, "lobby", "hi", id="c-1")) == [({1}, original)]
+    # Only the current name's window is held in memory.
+    assert list(chat.state._windows) == [("alice", "lobby")]
+
+
 def test_nick_with_a_bad_name_is_bad_name(chat: Chat) -> None:
     chat.sign_in(1, "alice")
     effects = chat.state.receive_payload(1, b'{"type":"nick","name":"","ref":1}', START)

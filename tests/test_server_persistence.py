@@ -9,7 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chattycat.messages import Message
+import pytest
+
+from chattycat.loop import EventLoop
+from chattycat.messages import Hello, Message, Say
+from chattycat.rooms import Send
+from chattycat.server import ChatServer, ServerConfig
 from chattycat.store import SQLiteStore
 from tests.conftest import StartInProcess, StartServer
 from tests.wire import ConnectionClosed, Frame, WireClient
@@ -247,3 +252,37 @@ def test_message_lost_to_a_failed_commit_is_not_acknowledged(
     bob.expect_no_frame()
     assert ack(alice, "lobby", "two", id="2")["seq"] == 2
     assert [(m["seq"], m["id"]) for m in all_history(alice, "lobby")] == [(1, "1"), (2, "2")]
+
+
+class _FailingPruneStore(SQLiteStore):
+    """A history file whose deletes fail, as on a full disk."""
+
+    def prune(self, older_than_ts: float) -> int:
+        if not self._conn.in_transaction:
+            self._conn.execute("BEGIN IMMEDIATE")
+        raise self._rollback("cannot prune", sqlite3.OperationalError("disk I/O error"))
+
+
+def test_a_failed_retention_run_is_logged_retried_and_numbering_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = EventLoop()
+    store = _FailingPruneStore(tmp_path / "history.db")
+    server = ChatServer(loop, store, ServerConfig(host="127.0.0.1", port=0, retain_days=1))
+    try:
+        server.start()  # runs retention once at start: it fails, the server serves on
+        assert "retention: cannot prune" in caplog.text
+        state, now = server.state, time.time()
+        state.connect(1, now)
+        state.receive(1, Hello("alice"), now)
+        state.receive(1, Say("lobby", "lost with the failed transaction"), now)
+        server._prune()  # the periodic run, in the same pass as that say
+        effects = state.receive(1, Say("lobby", "kept"), now)
+        [message] = [e.frame for e in effects if isinstance(e, Send)
+                     and isinstance(e.frame, Message)]
+        assert message.seq == 1
+        assert "prune" in server._timers  # retried at the next interval
+    finally:
+        server.stop()
+        store.close()
+        loop.close()
