@@ -13,7 +13,6 @@ Which request may come in which connection state is the table ``_HANDLERS``
 
 from __future__ import annotations
 
-import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from chattycat.messages import (
 )
 from chattycat.paging import HISTORY_ENVELOPE_BYTES, fit_history, fit_room_list, fit_roster
 from chattycat.ratelimit import TokenBucket
+from chattycat.sessionbook import SessionBook, new_secret, secret_digest
 from chattycat.store import HistoryStore
 
 __all__ = ["ChatState", "Close", "ConnId", "ConnState", "Effect", "RoomsConfig", "Send"]
@@ -159,15 +159,6 @@ class Room:
         self._conns = None
 
 
-@dataclass(frozen=True, slots=True)
-class ParkedSession:
-    """A disconnected user's session, kept so that a ``hello`` can resume it."""
-
-    session: str
-    color: str
-    expires_at: float
-
-
 def _error(code: ErrorCode, message: str) -> ProtocolError:
     return ProtocolError(code, message)
 
@@ -199,7 +190,7 @@ class ChatState:
         self._conns: dict[ConnId, Connection] = {}
         self._users: dict[str, User] = {}
         self._rooms: dict[str, Room] = {}
-        self._parked: dict[str, ParkedSession] = {}
+        self._sessions = SessionBook(store, self.config.session_ttl_s)
         self._windows: dict[tuple[str, str], OrderedDict[str, int]] = {}
         self._whispers: dict[str, OrderedDict[str, Whisper]] = {}
         self._ping_counter = 0
@@ -282,11 +273,9 @@ class ChatState:
                     self._end(conn, "disconnected", now=now)
             elif conn.state is ConnState.ACTIVE and self.config.heartbeat_s > 0:
                 self._check_liveness(conn, now)
-        for key, parked in list(self._parked.items()):
-            if parked.expires_at <= now:
-                del self._parked[key]
-                self._forget_windows(key)
-                self._whispers.pop(parked.session, None)
+        for key, digest in self._sessions.expire(now):
+            self._forget_windows(key)
+            self._whispers.pop(digest, None)
         return self._flush()
 
     def shutdown(self) -> list[Effect]:
@@ -299,6 +288,10 @@ class ChatState:
             self._out.append(Close(conn_id))
             self._conns[conn_id].state = ConnState.CLOSED
         return self._flush()
+
+    def restore_sessions(self, now: float) -> None:
+        """Take back the sessions a previous run left in the store (call once, at start)."""
+        self._sessions.restore(now)
 
     def resync(self) -> None:
         """The store lost its uncommitted messages: number on from what it holds."""
@@ -374,19 +367,21 @@ class ChatState:
                 self._take_over(conn, holder, hello, now)
                 return
             raise _error(ErrorCode.NAME_TAKEN, f"the name {hello.name} is taken")
-        parked = self._parked.pop(key, None)
-        if parked is not None and not self._session_matches(hello, parked.session):
-            self._whispers.pop(parked.session, None)  # that session is over for good
-            parked = None
+        parked, over = self._sessions.claim(key, hello.session)
+        self._whispers.pop(over, None)  # a session nobody can resume any more
         rooms = list(hello.resume or ()) or [self.config.default_room]
         neighbours = self._colors_in(rooms)
-        session = secrets.token_urlsafe(24) if parked is None else parked.session
+        if parked is not None and hello.session is not None:
+            session = hello.session
+        else:
+            session = new_secret()
         if parked is not None and parked.color not in neighbours:
             color = parked.color  # a returning user keeps its color when nobody near has it
         else:
             color = pick_color(neighbours, (u.color for u in self._users.values()))
         user = User(hello.name, color, session, conn.id)
         self._users[key] = user
+        self._sessions.opened(key, session, color, now)
         self._activate(conn, user, hello)
         for room in rooms:
             self._enter(user, room, now)
@@ -435,8 +430,7 @@ class ChatState:
             for room in list(user.rooms):
                 self._leave(user, room, reason, include_self=False)
             del self._users[user.key]
-            expires = now + self.config.session_ttl_s
-            self._parked[user.key] = ParkedSession(user.session, user.color, expires)
+            self._sessions.park(user.key, user.session, user.color, now)
         conn.state, conn.user = ConnState.CLOSED, None
         if close:
             self._out.append(Close(conn.id))
@@ -540,7 +534,7 @@ class ChatState:
 
     def _on_whisper(self, conn: Connection, user: User, req: WhisperTo, now: float) -> None:
         # Keyed by session, which outlives reconnects and renames, unlike a name.
-        sent = self._whispers.setdefault(user.session, OrderedDict())
+        sent = self._whispers.setdefault(secret_digest(user.session), OrderedDict())
         if req.id is not None and req.id in sent:
             # A client retrying after a reconnect: whispers are not stored, but a
             # short in-memory window keeps the retry from reaching the target twice.
@@ -582,11 +576,11 @@ class ChatState:
             members = self._rooms[room].members
             del members[user.key]
             members[new_key] = user
+        old_key = user.key
         user.name = req.name
         self._users[new_key] = user
-        displaced = self._parked.pop(new_key, None)
-        if displaced is not None:
-            self._whispers.pop(displaced.session, None)
+        displaced = self._sessions.renamed(old_key, new_key, user.session, user.color, now)
+        self._whispers.pop(displaced, None)
         audience = [conn.id] + [c for r in user.rooms for c in self._rooms[r].conns()]
         self._send(tuple(dict.fromkeys(audience)), Renamed(old, user.name, user.color))
 

@@ -124,6 +124,7 @@ class ChatServer:
             backlog=self.config.backlog, ssl_context=self.config.ssl_context,
             ssl_handshake_timeout_s=self.config.handshake_timeout_s,
         )
+        self.state.restore_sessions(time.time())
         self._schedule_tick()
         if self.config.retain_days is not None:
             self._prune()
@@ -184,9 +185,11 @@ class ChatServer:
     # -- effects: held until the end of the pass, then committed and sent ----
 
     def apply(self, effects: list[Effect]) -> None:
-        """Queue effects; they are carried out after this pass's group commit."""
-        if not effects:
-            return
+        """Queue effects; they are carried out after this pass's group commit.
+
+        Called even with no effects: the request may still have written to
+        the store (a session), and that write is committed at the end of the pass.
+        """
         self._pending.extend(effects)
         if not self._deliver_scheduled:
             self._deliver_scheduled = True

@@ -20,14 +20,21 @@ import pathlib
 import sqlite3
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from chattycat.errors import StoreError
 from chattycat.messages import Message, name_key
 
-__all__ = ["SCHEMA_VERSION", "HistoryStore", "SQLiteStore", "default_history_path"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "HistoryStore",
+    "SQLiteStore",
+    "StoredSession",
+    "default_history_path",
+]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 5.0
 MEMORY = ":memory:"
 
@@ -48,7 +55,21 @@ class HistoryStore(Protocol):
     def has_room(self, room: str) -> bool: ...
     def recent_ids(self, sender: str, room: str, limit: int) -> list[Message]: ...
     def prune(self, older_than_ts: float) -> int: ...
+    def save_session(self, session: StoredSession) -> None: ...
+    def drop_session(self, name_key: str) -> None: ...
+    def sessions(self) -> list[StoredSession]: ...
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """A user's session as kept across restarts: a digest of its secret, never the secret."""
+
+    name_key: str
+    digest: str
+    color: str
+    active: bool  # connected when last written (False: parked since seen_at)
+    seen_at: float
 
 
 def _create_v1(conn: sqlite3.Connection) -> None:
@@ -71,8 +92,19 @@ def _create_v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE rooms (room TEXT PRIMARY KEY, last_seq INTEGER NOT NULL)")
 
 
+def _add_sessions_v2(conn: sqlite3.Connection) -> None:
+    # Sessions outlive a restart so that clients resume with the same secret.
+    conn.execute(
+        "CREATE TABLE sessions (name_key TEXT PRIMARY KEY, digest TEXT NOT NULL,"
+        " color TEXT NOT NULL, active INTEGER NOT NULL, seen_at REAL NOT NULL)"
+    )
+
+
 # MIGRATIONS[v] turns a schema of version v - 1 into version v.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create_v1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _create_v1,
+    2: _add_sessions_v2,
+}
 
 
 _NOT_WRITABLE = "not writable (check the permissions of the file and its directory)"
@@ -298,6 +330,36 @@ class SQLiteStore:
         # are only acknowledged after the caller's own commit.
         self.commit()
         return deleted.rowcount
+
+    def save_session(self, session: StoredSession) -> None:
+        """Create or replace a user's session, in the open transaction."""
+        self._write(
+            "INSERT INTO sessions (name_key, digest, color, active, seen_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name_key) DO UPDATE SET"
+            " digest = excluded.digest, color = excluded.color, active = excluded.active,"
+            " seen_at = excluded.seen_at",
+            (session.name_key, session.digest, session.color, int(session.active),
+             session.seen_at),
+        )
+
+    def drop_session(self, name_key: str) -> None:
+        """Forget a user's session, in the open transaction."""
+        self._write("DELETE FROM sessions WHERE name_key = ?", (name_key,))
+
+    def sessions(self) -> list[StoredSession]:
+        """Every stored session."""
+        rows = self._conn.execute(
+            "SELECT name_key, digest, color, active, seen_at FROM sessions"
+        ).fetchall()
+        return [StoredSession(k, d, c, bool(a), t) for k, d, c, a, t in rows]
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> None:
+        try:
+            if not self._conn.in_transaction:
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise self._rollback("cannot write", exc) from exc
 
     def close(self) -> None:
         """Commit what is pending and close the file."""

@@ -83,12 +83,13 @@ def test_idempotence_window_survives_a_restart(server_process: StartServer) -> N
     assert ack(alice, "lobby", "next", id="c-2")["seq"] == original["seq"] + 1
 
 
-def test_resume_by_seq_works_after_a_restart_invalidates_the_session(
+def test_a_session_and_its_resume_survive_a_restart_on_the_same_history_file(
     server_process: StartServer,
 ) -> None:
+    # PROTOCOL 7: only a server restarted with --db :memory: forgets sessions.
     proc = server_process(*QUIET)
     alice = proc.connect()
-    old_session = alice.hello("alice")["session"]
+    first = alice.hello("alice")
     seen = ack(alice, "lobby", "seen")["seq"]
     bob = proc.connect()
     bob.hello("bob")
@@ -97,10 +98,36 @@ def test_resume_by_seq_works_after_a_restart_invalidates_the_session(
 
     proc = server_process(*QUIET)
     alice = proc.connect()
-    welcome = alice.hello("alice", session=old_session, resume={"rooms": {"lobby": seen}})
-    assert welcome["session"] != old_session
+    welcome = alice.hello("alice", session=first["session"], resume={"rooms": {"lobby": seen}})
+    assert (welcome["session"], welcome["color"]) == (first["session"], first["color"])
     replay = [m for f in alice.join_frames if f["type"] == "history" for m in f["messages"]]
     assert [m["seq"] for m in replay] == [missed]
+
+
+def test_a_wrong_secret_after_a_restart_gets_a_new_session_and_no_secret_is_stored(
+    server_process: StartServer,
+) -> None:
+    proc = server_process(*QUIET)
+    old_session = proc.connect().hello("alice")["session"]
+    assert proc.stop() == 0
+    proc = server_process(*QUIET)
+    assert proc.connect().hello("alice", session="not-the-secret")["session"] != old_session
+    # The secret is checked against a digest: the file never holds the secret itself.
+    assert proc.stop() == 0
+    assert old_session.encode() not in proc.db.read_bytes()
+
+
+def test_resume_by_seq_works_after_a_memory_server_restart_forgets_the_session(
+    server_process: StartServer,
+) -> None:
+    proc = server_process("--db", ":memory:", *QUIET)
+    alice = proc.connect()
+    old_session = alice.hello("alice")["session"]
+    assert proc.stop() == 0
+    proc = server_process("--db", ":memory:", *QUIET)
+    alice = proc.connect()
+    welcome = alice.hello("alice", session=old_session, resume={"rooms": {"lobby": 0}})
+    assert welcome["session"] != old_session
 
 
 def test_in_process_servers_share_history_through_the_file(

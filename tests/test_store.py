@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 
 from chattycat.errors import StoreError
 from chattycat.messages import Message
-from chattycat.store import SCHEMA_VERSION, SQLiteStore, default_history_path
+from chattycat.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SQLiteStore,
+    StoredSession,
+    default_history_path,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -367,3 +373,41 @@ def test_store_agrees_with_an_in_memory_model(ops: list[tuple[object, ...]]) -> 
                 check_room(store, room, model[room])
         finally:
             store.close()
+
+
+def test_sessions_are_kept_across_reopen_and_can_be_replaced_and_dropped(
+    db: pathlib.Path,
+) -> None:
+    store = SQLiteStore(db)
+    store.save_session(StoredSession("alice", "d1", "#e06c75", True, 10.0))
+    store.save_session(StoredSession("bob", "d2", "#2e9fd0", True, 11.0))
+    store.commit()
+    store.save_session(StoredSession("alice", "d1", "#e06c75", False, 12.0))
+    store.drop_session("bob")
+    store.close()
+    store = SQLiteStore(db)
+    assert store.sessions() == [StoredSession("alice", "d1", "#e06c75", False, 12.0)]
+    store.close()
+
+
+def test_a_version_1_file_is_migrated_keeping_its_messages(db: pathlib.Path) -> None:
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    MIGRATIONS[1](conn)
+    conn.execute("INSERT INTO messages (room, seq, sender, sender_key, color, text, ts)"
+                 " VALUES ('lobby', 1, 'Al', 'al', '#e06c75', 'old', 1.0)")
+    conn.execute("INSERT INTO rooms VALUES ('lobby', 1)")
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(db)
+    assert [m.text for m in store.latest("lobby", 10)] == ["old"]
+    assert store.sessions() == []
+    store.close()
+    check = sqlite3.connect(db)
+    try:
+        # The file is in WAL mode with exclusive locking; read it the same way.
+        check.execute("PRAGMA locking_mode=EXCLUSIVE")
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    finally:
+        check.close()
