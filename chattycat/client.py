@@ -392,6 +392,10 @@ class Client:
         self._attempt = 0  # only a welcome proves the server is back
         self._ever_welcomed = True
         self.name, self.color = welcome.name, welcome.color
+        if self._session_token is not None and welcome.session != self._session_token:
+            # The server did not know our session: it may have restarted without
+            # its history (--db :memory:) and be numbering rooms from 1 again.
+            self._session.server_forgot_us()
         self._session_token = welcome.session
         link.decoder.max_frame = welcome.max_frame
         self._watchdog.heartbeat_s = float(welcome.heartbeat)

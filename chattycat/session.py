@@ -106,6 +106,17 @@ class ClientSession:
         """Wanted rooms the server has not confirmed yet: they need a ``join``."""
         return [r for r in self._wanted if r not in self._confirmed]
 
+    def server_forgot_us(self) -> None:
+        """The server answered a resume with a new session: trust its numbering afresh.
+
+        A server that lost its history counts every room from 1 again; keeping
+        the old highest seqs would hide all its messages as already seen. A
+        server that kept its history only sends seqs above what we asked for,
+        so nothing is shown twice either way.
+        """
+        self._last_seq.clear()
+        self._oldest_seq.clear()
+
     # -- the user's actions ----------------------------------------------------
 
     def join(self, room: str) -> None:

@@ -292,3 +292,15 @@ def test_each_room_seq_is_shown_at_most_once_and_in_increasing_order(
         seqs = [m.seq for m in shown if m.room == room]
         assert seqs == sorted(set(seqs))
         assert session.last_seq(room) == (seqs[-1] if seqs else 0)
+
+
+def test_a_server_that_forgot_us_is_trusted_to_number_rooms_afresh() -> None:
+    session = ClientSession(["lobby"])
+    me = "alice"
+    session.receive(Joined("lobby", me, "#e06c75", 1.0), me)
+    for seq in (1, 2, 3):
+        session.receive(Message("lobby", seq, "bob", "#2e9fd0", f"m{seq}", 1.0), me)
+    assert session.last_seq("lobby") == 3
+    session.server_forgot_us()  # e.g. restarted with --db :memory:
+    shown = session.receive(Message("lobby", 1, "bob", "#2e9fd0", "again from 1", 2.0), me)
+    assert isinstance(shown, Message) and shown.text == "again from 1"
