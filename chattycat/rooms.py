@@ -568,9 +568,7 @@ class ChatState:
             raise _error(ErrorCode.NAME_TAKEN, f"the name {req.name} is taken")
         old = user.name
         if new_key != user.key:
-            # Idempotence windows are per name and reload from the store on
-            # demand; nothing would ever drop the old name's otherwise.
-            self._forget_windows(user.key)
+            self._move_windows(user.key, new_key)
         del self._users[user.key]
         for room in user.rooms:
             members = self._rooms[room].members
@@ -618,6 +616,21 @@ class ChatState:
             window = OrderedDict((m.id, m.seq) for m in recent if m.id is not None)
             self._windows[(key, room)] = window
         return window
+
+    def _move_windows(self, old_key: str, new_key: str) -> None:
+        """Carry the idempotence windows over a rename.
+
+        A client resending after a reconnect uses the ids it chose before a
+        /nick; the windows follow the user so those are still recognised
+        (PROTOCOL 5 only promises this per name). The old name's windows are
+        dropped: they reload from the store if that name comes back.
+        """
+        for pair in [pair for pair in self._windows if pair[0] == old_key]:
+            moved = self._windows.pop(pair)
+            window = self._window(new_key, pair[1])
+            window.update(moved)
+            while len(window) > self.config.idempotence_window:
+                window.popitem(last=False)
 
     def _forget_windows(self, key: str) -> None:
         for pair in [pair for pair in self._windows if pair[0] == key]:

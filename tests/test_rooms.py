@@ -631,6 +631,16 @@ def test_nick_keeps_idempotence_per_name_without_hoarding_old_names_windows(
     assert list(chat.state._windows) == [("alice", "lobby")]
 
 
+def test_a_say_retried_after_a_nick_is_still_recognised(chat: Chat) -> None:
+    # A client resending after a reconnect keeps the ids it chose before /nick.
+    chat.sign_in(1, "alice")
+    chat.sign_in(2, "bob")
+    (original,) = messages_in(chat.say(1, "lobby", "hi", id="c-1"))
+    chat.send(1, Nick("al"))
+    assert deliveries(chat.say(1, "lobby", "hi", id="c-1")) == [({1}, original)]
+    assert chat.store.last_seq("lobby") == 1
+
+
 def test_nick_with_a_bad_name_is_bad_name(chat: Chat) -> None:
     chat.sign_in(1, "alice")
     effects = chat.state.receive_payload(1, b'{"type":"nick","name":"","ref":1}', START)
