@@ -167,7 +167,7 @@ class ChatServer:
             log.warning("refusing a connection: %d connections open", len(self._connections))
             # Say why before closing, so the user sees more than a reset.
             conn.transport.write(encode(Error(str(ErrorCode.INTERNAL), SERVER_FULL_TEXT)))
-            conn.transport.close()
+            conn.transport.close(timeout_s=CLOSE_GRACE_S)
             return
         transport = conn.transport
         # Pause reading from a client whose output we cannot deliver: what it
@@ -238,8 +238,7 @@ class ChatServer:
     def _close(self, conn_id: ConnId) -> None:
         conn = self._connections.get(conn_id)
         if conn is not None and conn.transport is not None and not conn.transport.is_closing():
-            conn.transport.close()
-            self.loop.call_later(CLOSE_GRACE_S, conn.transport.abort)
+            conn.transport.close(timeout_s=CLOSE_GRACE_S)
 
     # -- timers -------------------------------------------------------------
 

@@ -210,8 +210,12 @@ class Transport:
         """Whether the transport is watching its socket for input."""
         return self._reading
 
-    def close(self) -> None:
-        """Stop reading, flush pending output (and TLS close_notify), then close."""
+    def close(self, timeout_s: float = CLOSE_FLUSH_TIMEOUT_S) -> None:
+        """Stop reading, flush pending output (and TLS close_notify), then close.
+
+        Output the peer has not taken within ``timeout_s`` is dropped and
+        ``connection_lost`` gets a TimeoutError.
+        """
         if self._state is not _OPEN:
             if self._state is _CONNECTING:
                 self._force_close(None)
@@ -227,7 +231,7 @@ class Transport:
         if self.get_write_buffer_size() == 0:
             self._force_close(None, linger=True)
             return
-        self._close_timer = self._loop.call_later(CLOSE_FLUSH_TIMEOUT_S, self._close_timed_out)
+        self._close_timer = self._loop.call_later(timeout_s, self._close_timed_out, timeout_s)
         self._schedule_flush()
 
     def abort(self) -> None:
@@ -488,8 +492,8 @@ class Transport:
 
     # -- closing ----------------------------------------------------------------------
 
-    def _close_timed_out(self) -> None:
-        logger.debug("%r: pending output not flushed in %s s; closing", self, CLOSE_FLUSH_TIMEOUT_S)
+    def _close_timed_out(self, timeout_s: float) -> None:
+        logger.debug("%r: pending output not flushed in %s s; closing", self, timeout_s)
         self._force_close(TimeoutError("close() could not flush the pending output"))
 
     def _fatal_error(self, exc: BaseException) -> None:

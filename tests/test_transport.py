@@ -251,6 +251,23 @@ def test_close_flushes_pending_output(loop: EventLoop) -> None:
     listener.close()
 
 
+def test_close_gives_up_on_a_peer_that_never_reads_after_its_timeout(loop: EventLoop) -> None:
+    servers: list[Recorder] = []
+    listener, port = serve(loop, collect(servers, Recorder))
+    client = open_client(loop, port)
+    assert client.transport is not None
+    served(servers, loop)
+    assert servers[0].transport is not None
+    servers[0].transport.pause_reading()  # the peer stops reading: nothing drains
+    client.transport.write(b"x" * (64 * 1024 * 1024))
+    started = loop.time()
+    client.transport.close(timeout_s=0.3)
+    assert loop.run_until(lambda: bool(client.lost), timeout_s=5)
+    assert isinstance(client.lost[0], TimeoutError)
+    assert loop.time() - started < 3
+    listener.close()
+
+
 def test_abort_discards_pending_output(loop: EventLoop) -> None:
     servers: list[Recorder] = []
     listener, port = serve(loop, collect(servers, Recorder))
