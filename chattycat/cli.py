@@ -128,7 +128,7 @@ def serve(
             host=list(host) or None, port=port, rooms=rooms, max_outbuf_bytes=max_outbuf,
             max_connections=_connection_limit(max_connections),
             ssl_context=_server_tls(tls_cert, tls_key) if tls_cert else None,
-            handshake_timeout_s=handshake_timeout, retain_days=retain_days,
+            retain_days=retain_days,
         )
         db_path = db if db is not None else str(default_history_path())
         _run_server(config, db_path)

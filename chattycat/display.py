@@ -14,6 +14,7 @@ name's color is kept only when it is ``#rrggbb``.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -145,6 +146,7 @@ class _Builder:
         return self
 
 
+@functools.lru_cache(maxsize=16)  # one name per client, asked for every message
 def _mention_pattern(name: str) -> re.Pattern[str] | None:
     if not name:
         return None

@@ -50,7 +50,6 @@ class ServerConfig:
     max_connections: int | None = None
     backlog: int = 1024
     ssl_context: ssl.SSLContext | None = None
-    handshake_timeout_s: float = 10.0
     retain_days: float | None = None
 
 
@@ -122,7 +121,8 @@ class ChatServer:
         self._listener = listen(
             self.loop, lambda: _Connection(self), self.config.host, self.config.port,
             backlog=self.config.backlog, ssl_context=self.config.ssl_context,
-            ssl_handshake_timeout_s=self.config.handshake_timeout_s,
+            # One --handshake-timeout covers the TLS handshake and the hello.
+            ssl_handshake_timeout_s=self.config.rooms.handshake_timeout_s,
         )
         self.state.restore_sessions(time.time())
         self._schedule_tick()

@@ -231,26 +231,30 @@ class SQLiteStore:
         expected = self.last_seq(message.room) + 1
         if message.seq != expected:
             raise ValueError(f"room {message.room}: seq {message.seq} added, {expected} expected")
-        try:
-            if not self._conn.in_transaction:
-                self._conn.execute("BEGIN IMMEDIATE")
-            self._insert(message)
-        except sqlite3.Error as exc:
-            raise self._rollback("cannot write", exc) from exc
-        self._last_seq[message.room] = message.seq
-        self._pending += 1
-
-    def _insert(self, m: Message) -> None:
-        self._conn.execute(
+        m = message
+        self._write(
             f"INSERT INTO messages ({_COLUMNS}, sender_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (m.room, m.seq, m.sender, m.color, m.text, m.ts, m.id, int(m.action),
              name_key(m.sender)),
         )
-        self._conn.execute(
+        self._write(
             "INSERT INTO rooms (room, last_seq) VALUES (?, ?)"
             " ON CONFLICT (room) DO UPDATE SET last_seq = excluded.last_seq",
             (m.room, m.seq),
         )
+        self._last_seq[m.room] = m.seq
+        self._pending += 1
+
+    def _write(
+        self, sql: str, params: tuple[object, ...], what: str = "cannot write"
+    ) -> sqlite3.Cursor:
+        """Run one statement in the open transaction (opening it if need be)."""
+        try:
+            if not self._conn.in_transaction:
+                self._conn.execute("BEGIN IMMEDIATE")
+            return self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise self._rollback(what, exc) from exc
 
     def _rollback(self, what: str, exc: sqlite3.Error) -> StoreError:
         lost, self._pending = self._pending, 0
@@ -320,12 +324,9 @@ class SQLiteStore:
 
     def prune(self, older_than_ts: float) -> int:
         """Delete messages older than ``older_than_ts``; the numbering is kept."""
-        try:
-            if not self._conn.in_transaction:
-                self._conn.execute("BEGIN IMMEDIATE")
-            deleted = self._conn.execute("DELETE FROM messages WHERE ts < ?", (older_than_ts,))
-        except sqlite3.Error as exc:
-            raise self._rollback("cannot prune", exc) from exc
+        deleted = self._write(
+            "DELETE FROM messages WHERE ts < ?", (older_than_ts,), what="cannot prune"
+        )
         # Committing messages added before the prune early is harmless: they
         # are only acknowledged after the caller's own commit.
         self.commit()
@@ -352,14 +353,6 @@ class SQLiteStore:
             "SELECT name_key, digest, color, active, seen_at FROM sessions"
         ).fetchall()
         return [StoredSession(k, d, c, bool(a), t) for k, d, c, a, t in rows]
-
-    def _write(self, sql: str, params: tuple[object, ...]) -> None:
-        try:
-            if not self._conn.in_transaction:
-                self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise self._rollback("cannot write", exc) from exc
 
     def close(self) -> None:
         """Commit what is pending and close the file."""
