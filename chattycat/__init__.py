@@ -7,7 +7,7 @@ The library layers, each usable on its own:
 - :func:`listen`, :func:`connect`, :class:`Transport`, :class:`Protocol` —
   non-blocking TCP and TLS streams with coalesced, buffered writes.
 - :class:`FrameDecoder`, :func:`encode_frame` — the sans-IO length-prefixed
-  framing codec; :mod:`chattycat.messages` — the typed protocol frames.
+  framing codec; :mod:`chattycat.protocol.messages` — the typed protocol frames.
 - :class:`ChatState` — the sans-IO chat server; :class:`ChatServer` wires it
   to the loop and a :class:`SQLiteStore`.
 - :class:`Client` — a chat client on the loop, with reconnection and resume
@@ -15,8 +15,7 @@ The library layers, each usable on its own:
 """
 
 from chattycat._version import __version__
-from chattycat.client import Client
-from chattycat.connector import Connector, connect
+from chattycat.client.client import Client
 from chattycat.errors import (
     ChattyCatError,
     ErrorCode,
@@ -25,13 +24,14 @@ from chattycat.errors import (
     ProtocolError,
     RemoteProtocolError,
 )
-from chattycat.framing import FrameDecoder, encode_frame
-from chattycat.listener import Listener, listen
-from chattycat.loop import EventLoop, Handle, TimerHandle
-from chattycat.rooms import ChatState, RoomsConfig
-from chattycat.server import ChatServer, ServerConfig
-from chattycat.store import HistoryStore, SQLiteStore
-from chattycat.transport import Protocol, Transport
+from chattycat.net.connector import Connector, connect
+from chattycat.net.listener import Listener, listen
+from chattycat.net.loop import EventLoop, Handle, TimerHandle
+from chattycat.net.transport import Protocol, Transport
+from chattycat.protocol.framing import FrameDecoder, encode_frame
+from chattycat.server.app import ChatServer, ServerConfig
+from chattycat.server.state import ChatState, RoomsConfig
+from chattycat.server.store import HistoryStore, SQLiteStore
 
 __all__ = [
     "ChatServer",

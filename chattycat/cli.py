@@ -19,14 +19,14 @@ from typing import Any, TypeVar
 import click
 
 from chattycat._version import __version__
-from chattycat.client import Client
+from chattycat.client.client import Client
 from chattycat.errors import ChattyCatError, ConfigError
-from chattycat.loop import EventLoop
-from chattycat.messages import is_valid_name, is_valid_room
-from chattycat.plain import run_plain
-from chattycat.rooms import RoomsConfig
-from chattycat.server import ChatServer, ServerConfig
-from chattycat.store import SQLiteStore, default_history_path
+from chattycat.net.loop import EventLoop
+from chattycat.protocol.messages import is_valid_name, is_valid_room
+from chattycat.server.app import ChatServer, ServerConfig
+from chattycat.server.state import RoomsConfig
+from chattycat.server.store import SQLiteStore, default_history_path
+from chattycat.ui.scripted import run_plain
 
 __all__ = ["main"]
 
@@ -276,7 +276,7 @@ def gui(
     """Chat in a desktop window (Tkinter), on the same client as join."""
     setup_logging(log_level)
     try:
-        from chattycat import gui as desktop  # its ImportError explains a missing tkinter
+        from chattycat.ui.gui import app as desktop  # its ImportError explains a missing tkinter
     except ImportError as exc:
         raise click.ClickException(str(exc)) from None
     from tkinter import TclError  # there for sure: the GUI module imported tkinter
@@ -293,7 +293,7 @@ def gui(
 
 def _run_interactive(client: Client, loop: EventLoop, *, no_color: bool) -> int:
     try:
-        from chattycat.interactive import run_interactive
+        from chattycat.ui.term.app import run_interactive
     except ImportError:  # a build without the interactive UI: scripted mode still works
         return run_plain(client, loop)
     return run_interactive(client, loop, no_color=no_color)

@@ -7,9 +7,9 @@ import signal
 import sys
 import time
 
-from chattycat.client import Client, ClientEvent, Closed, Connected, Failed
-from chattycat.loop import EventLoop
-from chattycat.messages import Message
+from chattycat.client.client import Client, ClientEvent, Closed, Connected, Failed
+from chattycat.net.loop import EventLoop
+from chattycat.protocol.messages import Message
 
 
 def answer(text: str) -> str | None:

@@ -3,9 +3,9 @@
 import signal
 import sys
 
-from chattycat.listener import listen
-from chattycat.loop import EventLoop
-from chattycat.transport import Protocol, Transport
+from chattycat.net.listener import listen
+from chattycat.net.loop import EventLoop
+from chattycat.net.transport import Protocol, Transport
 
 MAX_LINE_BYTES = 4096
 

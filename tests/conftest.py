@@ -2,7 +2,7 @@
 
 ``server_process`` starts ``chattycat serve`` (``python -m chattycat``) on an
 OS-chosen port and reads the port from its start-up log line; ``chat_server``
-runs :class:`~chattycat.server.ChatServer` on an :class:`~chattycat.loop.EventLoop`
+runs :class:`~chattycat.server.app.ChatServer` on an :class:`~chattycat.net.loop.EventLoop`
 in a background thread of the test process. Both stop what they started at
 teardown, by PID or through the loop, with bounded waits.
 """
@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from chattycat.loop import EventLoop
-from chattycat.rooms import RoomsConfig
-from chattycat.server import ChatServer, ServerConfig
-from chattycat.store import SQLiteStore
+from chattycat.net.loop import EventLoop
+from chattycat.server.app import ChatServer, ServerConfig
+from chattycat.server.state import RoomsConfig
+from chattycat.server.store import SQLiteStore
 from tests.wire import WireClient
 
 LISTENING_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")

@@ -1,4 +1,4 @@
-"""A stand-in for :class:`chattycat.client.Client` that records the calls made on it."""
+"""A stand-in for :class:`chattycat.client.client.Client` that records the calls made on it."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ Strategies whose name says ``arbitrary`` produce junk for robustness tests.
     from tests.strategies import requests, events, messages_
 
 ``messages_`` (trailing underscore) is the strategy for ``message`` events, so
-that it does not shadow the ``chattycat.messages`` module in an importer.
+that it does not shadow the ``chattycat.protocol.messages`` module in an importer.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from chattycat.errors import ErrorCode
-from chattycat.messages import (
+from chattycat.protocol.messages import (
     MAX_ID_CHARS,
     MAX_TEXT_CHARS,
     Error,

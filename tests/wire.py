@@ -1,7 +1,7 @@
 """A blocking, raw-protocol test client: frames in, frames out, every wait bounded.
 
-:class:`WireClient` deliberately shares no code with ``chattycat.framing`` or
-``chattycat.messages``: it is written from PROTOCOL.md alone, so a conformance
+:class:`WireClient` deliberately shares no code with ``chattycat.protocol.framing`` or
+``chattycat.protocol.messages``: it is written from PROTOCOL.md alone, so a conformance
 test built on it checks the server against the spec, not against itself.
 """
 

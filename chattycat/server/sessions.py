@@ -1,0 +1,103 @@
+"""The server's sessions: the secrets that let a user take its name back (PROTOCOL 7).
+
+A session is created by a fresh ``hello`` and lives while its user is
+connected; after a disconnect it is *parked* for ``ttl_s`` so that a ``hello``
+with the same name and secret resumes it (same secret, same color when still
+distinct). Sessions are written through the history store, so a server
+restarted on the same history file still knows them; only a digest of each
+secret is stored, so the file does not hand out the keys to everyone's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from hmac import compare_digest
+
+from chattycat.server.store import HistoryStore, StoredSession
+
+__all__ = ["ParkedSession", "SessionBook", "new_secret", "secret_digest"]
+
+SECRET_BYTES = 24
+
+
+def new_secret() -> str:
+    """A fresh session secret for ``welcome.session``."""
+    return secrets.token_urlsafe(SECRET_BYTES)
+
+
+def secret_digest(secret: str) -> str:
+    """What is kept of a secret: enough to check one, useless to present."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedSession:
+    """A disconnected user's session, waiting for a ``hello`` to resume it."""
+
+    digest: str
+    color: str
+    expires_at: float
+
+
+class SessionBook:
+    """Parked sessions by user name key, persisted through the history store."""
+
+    def __init__(self, store: HistoryStore, ttl_s: float) -> None:
+        self._store = store
+        self._ttl_s = ttl_s
+        self._parked: dict[str, ParkedSession] = {}
+
+    def restore(self, now: float) -> None:
+        """Load the sessions a previous run left in the store."""
+        for stored in self._store.sessions():
+            # Users connected when the server stopped get a full ttl from now:
+            # their clients are about to come back.
+            start = now if stored.active else stored.seen_at
+            if start + self._ttl_s > now:
+                self._parked[stored.name_key] = ParkedSession(
+                    stored.digest, stored.color, start + self._ttl_s
+                )
+            else:
+                self._store.drop_session(stored.name_key)
+
+    def opened(self, key: str, secret: str, color: str, now: float) -> None:
+        """A user is signed in with this session (new or resumed)."""
+        self._parked.pop(key, None)
+        self._store.save_session(StoredSession(key, secret_digest(secret), color, True, now))
+
+    def park(self, key: str, secret: str, color: str, now: float) -> None:
+        """The user disconnected: keep its session for a while."""
+        digest = secret_digest(secret)
+        self._parked[key] = ParkedSession(digest, color, now + self._ttl_s)
+        self._store.save_session(StoredSession(key, digest, color, False, now))
+
+    def renamed(self, old_key: str, new_key: str, secret: str, color: str, now: float) -> str:
+        """The session moves to a new name; returns the digest of a session it displaced."""
+        displaced = self._parked.pop(new_key, None)
+        if old_key != new_key:
+            self._store.drop_session(old_key)
+        self.opened(new_key, secret, color, now)
+        return displaced.digest if displaced is not None else ""
+
+    def claim(self, key: str, secret: str | None) -> tuple[ParkedSession | None, str]:
+        """Take the parked session of ``key`` if ``secret`` is its secret.
+
+        Returns (the session or None, the digest of a parked session that the
+        hello did not match and that is therefore over for good, or "").
+        """
+        parked = self._parked.pop(key, None)
+        if parked is None:
+            return None, ""
+        if secret is not None and compare_digest(secret_digest(secret), parked.digest):
+            return parked, ""
+        return None, parked.digest
+
+    def expire(self, now: float) -> list[tuple[str, str]]:
+        """Forget sessions parked for longer than the ttl; their (name key, digest)."""
+        gone = [(key, p.digest) for key, p in self._parked.items() if p.expires_at <= now]
+        for key, _digest in gone:
+            del self._parked[key]
+            self._store.drop_session(key)
+        return gone

@@ -1,0 +1,1 @@
+"""Front ends: the shared controller and event descriptions; scripted, terminal and GUI clients."""

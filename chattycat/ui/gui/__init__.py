@@ -1,0 +1,1 @@
+"""The Tkinter desktop client: a toolkit-free model and the window that draws it."""

@@ -1,0 +1,1 @@
+"""The interactive terminal client: raw tty, keys, line editor and styles."""
