@@ -31,7 +31,9 @@ from chattycat.net.transport import Protocol, Transport
 from chattycat.protocol.framing import FrameDecoder, encode_frame
 from chattycat.server.app import ChatServer, ServerConfig
 from chattycat.server.state import ChatState, RoomsConfig
-from chattycat.server.store import HistoryStore, SQLiteStore
+from chattycat.server.memory_store import MemoryStore
+from chattycat.server.sqlite_store import SQLiteStore
+from chattycat.server.store import HistoryStore
 
 __all__ = [
     "ChatServer",
@@ -47,6 +49,7 @@ __all__ = [
     "HistoryStore",
     "Listener",
     "LocalProtocolError",
+    "MemoryStore",
     "Protocol",
     "ProtocolError",
     "RemoteProtocolError",

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
-import ssl
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -21,11 +19,14 @@ import click
 from chattycat._version import __version__
 from chattycat.client.client import Client
 from chattycat.errors import ChattyCatError, ConfigError
+from chattycat.net.contexts import SSLContext, client_context, server_context
 from chattycat.net.loop import EventLoop
 from chattycat.protocol.messages import is_valid_name, is_valid_room
 from chattycat.server.app import ChatServer, ServerConfig
+from chattycat.server.memory_store import MemoryStore
+from chattycat.server.sqlite_store import SQLiteStore
 from chattycat.server.state import RoomsConfig
-from chattycat.server.store import SQLiteStore, default_history_path
+from chattycat.server.store import HistoryStore, default_history_path
 from chattycat.ui.scripted import run_plain
 
 __all__ = ["main"]
@@ -34,6 +35,8 @@ LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=
 # File descriptors kept back from --max-connections for the listeners, the
 # history file and its WAL, the loop's wakeup socket and stdio.
 RESERVED_FDS = 32
+# --db :memory: keeps history in the process only (the in-memory store).
+MEMORY_DB = ":memory:"
 
 log = logging.getLogger("chattycat")
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -137,7 +140,7 @@ def serve(
 
 
 def _run_server(config: ServerConfig, db_path: str) -> None:
-    store = SQLiteStore(db_path)
+    store: HistoryStore = MemoryStore() if db_path == MEMORY_DB else SQLiteStore(db_path)
     loop = EventLoop()
     try:
         server = ChatServer(loop, store, config)
@@ -181,20 +184,8 @@ def _connection_limit(requested: int | None) -> int:
     return requested or allowed
 
 
-def _server_tls(cert: str, key: str | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    for path in (cert, key):
-        # load_cert_chain's own errors do not say which file is missing.
-        if path is not None and not os.path.isfile(path):
-            raise ConfigError(f"cannot read TLS file {path}: no such file")
-        if path is not None and not os.access(path, os.R_OK):
-            raise ConfigError(f"cannot read TLS file {path}: permission denied")
-    try:
-        context.load_cert_chain(cert, key)
-    except (ssl.SSLError, OSError) as exc:
-        files = cert if key is None else f"{cert} / {key}"
-        raise ConfigError(f"cannot use TLS certificate/key {files}: {exc}") from None
-    return context
+def _server_tls(cert: str, key: str | None) -> SSLContext:
+    return server_context(cert, key)
 
 
 # -- join: the client -------------------------------------------------------------
@@ -323,15 +314,7 @@ def _quit_on_signals(loop: EventLoop, client: Client) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-def _client_tls(cafile: str | None, insecure: bool) -> ssl.SSLContext:
-    try:
-        context = ssl.create_default_context(cafile=cafile)
-    except FileNotFoundError:
-        raise ConfigError(f"cannot read CA file {cafile}: no such file") from None
-    except (ssl.SSLError, OSError) as exc:
-        raise ConfigError(f"cannot use CA file {cafile}: {exc}") from None
+def _client_tls(cafile: str | None, insecure: bool) -> SSLContext:
     if insecure:
         click.echo("warning: --insecure: the server's certificate is not verified", err=True)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+    return client_context(cafile, verify=not insecure)

@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 
 from chattycat.net.loop import EventLoop
-from chattycat.server.app import ChatServer, ServerConfig
+from chattycat.server.app import ChatServer, Clock, ServerConfig
+from chattycat.server.effects import Now
+from chattycat.server.sqlite_store import SQLiteStore
 from chattycat.server.state import RoomsConfig
-from chattycat.server.store import SQLiteStore
 from tests.wire import WireClient
 
 LISTENING_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
@@ -51,6 +52,20 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0, poll_s: floa
 
 
 # -- subprocess server ---------------------------------------------------------
+
+
+class FakeClock:
+    """Both server clocks, moved only by the test (from the test's thread)."""
+
+    def __init__(self, mono: float = 1_000.0, wall: float = 1_700_000_000.0) -> None:
+        self.mono, self.wall = mono, wall
+
+    def now(self) -> Now:
+        return Now(self.mono, self.wall)
+
+    def advance(self, seconds: float) -> None:
+        self.mono += seconds
+        self.wall += seconds
 
 
 class _LineCollector:
@@ -256,19 +271,21 @@ StartInProcess = Callable[..., InProcessServer]
 
 @pytest.fixture
 def chat_server(tmp_path: Path) -> Iterator[StartInProcess]:
-    """Factory: ``start(db=None, prepare=None, store_factory=SQLiteStore, **config)``.
+    """Factory: ``start(db=None, prepare=None, store_factory=SQLiteStore, clock=None, **config)``.
 
     ``config`` holds ServerConfig fields, and RoomsConfig fields (which
     override ``QUIET_ROOMS``). The store is an SQLiteStore on ``db`` (default:
     a file in tmp_path), opened on the loop thread; ``prepare(store)`` runs
     there before the server starts, e.g. to insert old messages.
-    ``store_factory(path)`` makes the store (a subclass can inject failures).
+    ``store_factory(path)`` makes the store (a subclass can inject failures);
+    ``clock`` (a :class:`FakeClock`, say) replaces the system clocks.
     """
     started: list[InProcessServer] = []
 
     def start(
         db: Path | str | None = None, prepare: Callable[[SQLiteStore], None] | None = None,
-        store_factory: Callable[[str], SQLiteStore] = SQLiteStore, **config: Any,
+        store_factory: Callable[[str], SQLiteStore] = SQLiteStore, clock: Clock | None = None,
+        **config: Any,
     ) -> InProcessServer:
         room_fields = set(RoomsConfig.__dataclass_fields__)
         rooms = replace(QUIET_ROOMS, **{k: v for k, v in config.items() if k in room_fields})
@@ -288,7 +305,7 @@ def chat_server(tmp_path: Path) -> Iterator[StartInProcess]:
                 if prepare is not None:
                     prepare(store)
                     store.commit()
-                server = ChatServer(loop, store, server_config)
+                server = ChatServer(loop, store, server_config, clock=clock)
                 server.on_stopped = loop.stop
                 addresses = server.start()
             except BaseException as exc:

@@ -1,33 +1,44 @@
 """The chat server: listener + transports + room state machine + history store.
 
-This module is wiring only. Bytes from a transport go through the frame
-decoder into :class:`~chattycat.server.state.ChatState`; the effects it returns are
-held until the end of the loop pass, when the history store commits every
-message of the pass in one transaction (group commit) and only then are the
-frames written out. A ``message`` frame is its sender's acknowledgement, so
-an acknowledged message is always already in the history file.
+This module is wiring only; :class:`~chattycat.server.state.ChatState`
+decides everything. Bytes from a transport go through the frame decoder into
+the machine; its effects come back and are carried out here:
+
+- frames (``Send``, ``Close``) are written at the end of the loop pass, so
+  each connection gets one ``sendmsg`` for everything the pass produced;
+- at the end of every pass the machine's store work (one batch of writes,
+  then the reads that follow it) goes to the :class:`HistoryStore`, and its
+  answers go back in (``committed``/``commit_failed``, ``loaded``). The
+  machine releases a ``message`` frame, its sender's acknowledgement, only
+  after its batch is committed: an acknowledged message is always stored.
+
+Time comes from a :class:`Clock`, so a test can run the server on a fake one.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import ssl
 import time
+import typing
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from chattycat.errors import ErrorCode, FrameTooLarge, StoreError
+from chattycat.net.contexts import SSLContext
+from chattycat.net.framed import FramedProtocol
 from chattycat.net.listener import Listener, listen
 from chattycat.net.loop import EventLoop, TimerHandle
-from chattycat.net.transport import Protocol, Transport
+from chattycat.net.transport import Transport
 from chattycat.protocol.framing import FrameDecoder
-from chattycat.protocol.messages import Error, Message, encode
-from chattycat.server.state import ChatState, Close, ConnId, Effect, RoomsConfig, Send
-from chattycat.server.store import HistoryStore
+from chattycat.protocol.messages import Error, encode
+from chattycat.server.effects import Close, ConnId, Effect, Now, Read, Send, WriteBatch
+from chattycat.server.model import RoomsConfig
+from chattycat.server.state import ChatState
+from chattycat.server.store import HistoryStore, ReadResult
 
-__all__ = ["ChatServer", "ServerConfig"]
+__all__ = ["ChatServer", "Clock", "ServerConfig", "SystemClock"]
 
 log = logging.getLogger("chattycat.server.app")
 
@@ -37,6 +48,25 @@ CLOSE_GRACE_S = 2.0
 SHUTDOWN_GRACE_S = 3.0
 RETENTION_INTERVAL_S = 3600.0
 SERVER_FULL_TEXT = "the server is full; try again later"
+
+
+class Clock(typing.Protocol):
+    """Where the server reads the time: both clocks at once."""
+
+    def now(self) -> Now:
+        """The current instant."""
+        ...
+
+
+class SystemClock:
+    """The loop's monotonic clock for deadlines, the system clock for timestamps."""
+
+    def __init__(self, loop: EventLoop) -> None:
+        self._loop = loop
+
+    def now(self) -> Now:
+        """The current instant."""
+        return Now(self._loop.time(), time.time())
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,35 +79,30 @@ class ServerConfig:
     max_outbuf_bytes: int = 1024 * 1024
     max_connections: int | None = None
     backlog: int = 1024
-    ssl_context: ssl.SSLContext | None = None
+    ssl_context: SSLContext | None = None
     retain_days: float | None = None
 
 
-class _Connection(Protocol):
-    """One client connection: decodes frames and hands them to the server."""
+class _Connection(FramedProtocol[FrameDecoder]):
+    """One client connection: hands its frames to the server."""
 
     def __init__(self, server: ChatServer) -> None:
+        super().__init__(FrameDecoder(server.config.rooms.max_frame))
         self.server = server
         self.id: ConnId = next(server.ids)
-        self.decoder = FrameDecoder(server.config.rooms.max_frame)
-        self.transport: Transport | None = None
 
     def connection_made(self, transport: Transport) -> None:
-        self.transport = transport
+        super().connection_made(transport)
         self.server.opened(self)
 
-    def data_received(self, data: bytes) -> None:
-        self.decoder.feed(data)
-        state, now = self.server.state, time.time()
-        try:
-            for payload in self.decoder:
-                self.server.apply(state.receive_payload(self.id, payload, now))
-        except FrameTooLarge as exc:
-            log.info("connection %d sent a frame of %d bytes: closing", self.id, exc.length)
-            self.server.apply(state.reject(self.id, exc, now))
+    def payload_received(self, payload: bytes) -> None:
+        server = self.server
+        server.apply(server.state.receive_payload(self.id, payload, server.clock.now()))
 
-    def eof_received(self) -> bool | None:
-        return False
+    def frame_too_large(self, length: int) -> None:
+        log.info("connection %d sent a frame of %d bytes: closing", self.id, length)
+        exc = FrameTooLarge(length, self.decoder.max_frame)
+        self.server.apply(self.server.state.reject(self.id, exc, self.server.clock.now()))
 
     def pause_writing(self) -> None:
         # Output to this client is piling up: stop reading its requests, each of
@@ -89,6 +114,11 @@ class _Connection(Protocol):
         if self.transport is not None:
             self.transport.resume_reading()
 
+    def write_buffer_overflow(self) -> bool | None:
+        # The server closes it after a last slow_consumer error (best effort).
+        self.server.slow_consumer(self)
+        return True
+
     def connection_lost(self, exc: BaseException | None) -> None:
         if exc is not None:
             log.debug("connection %d lost: %s", self.id, exc)
@@ -98,40 +128,43 @@ class _Connection(Protocol):
 class ChatServer:
     """A running chat server on an event loop."""
 
-    def __init__(self, loop: EventLoop, store: HistoryStore, config: ServerConfig) -> None:
+    def __init__(self, loop: EventLoop, store: HistoryStore, config: ServerConfig,
+                 clock: Clock | None = None) -> None:
         self.loop = loop
         self.store = store
         self.config = config
-        self.state = ChatState(store, config.rooms)
+        self.clock: Clock = clock or SystemClock(loop)
+        self.state = ChatState(config.rooms)
         self.ids = itertools.count(1)
         self._connections: dict[ConnId, _Connection] = {}
         self._pending: deque[Effect] = deque()
-        self._deliver_scheduled = False
+        self._end_of_pass_scheduled = False
         self._listener: Listener | None = None
         # One live timer per purpose ("tick", "prune", "abort"); rescheduling
         # replaces the entry, so fired handles are not kept.
         self._timers: dict[str, TimerHandle] = {}
         self._stopping = False
+        self._store_failing = False
         self.on_stopped: Callable[[], None] | None = None
 
     # -- life cycle ---------------------------------------------------------
 
     def start(self) -> list[tuple[str, int]]:
-        """Listen and start the timers; returns the addresses listened on."""
+        """Load the store's state, listen and start the timers; returns the addresses."""
+        self.state.restore(self.store.load_state(), self.clock.now())
         self._listener = listen(
             self.loop, lambda: _Connection(self), self.config.host, self.config.port,
             backlog=self.config.backlog, ssl_context=self.config.ssl_context,
             # One --handshake-timeout covers the TLS handshake and the hello.
             ssl_handshake_timeout_s=self.config.rooms.handshake_timeout_s,
         )
-        self.state.restore_sessions(time.time())
         self._schedule_tick()
         if self.config.retain_days is not None:
             self._prune()
         return self._listener.addresses()
 
     def stop(self) -> None:
-        """Graceful stop: ``notice`` shutdown, flush (bounded), commit, then ``on_stopped``."""
+        """Graceful stop: ``notice`` shutdown, flush (bounded), store, then ``on_stopped``."""
         if self._stopping:
             return
         self._stopping = True
@@ -151,9 +184,9 @@ class ChatServer:
         self._maybe_stopped()
 
     def _maybe_stopped(self) -> None:
-        if self._stopping and not self._connections and not self._pending:
+        if (self._stopping and not self._connections and not self._pending
+                and not self.state.store_busy()):
             self._cancel_timers()
-            self._commit()
             if self.on_stopped is not None:
                 callback, self.on_stopped = self.on_stopped, None
                 callback()
@@ -170,70 +203,84 @@ class ChatServer:
             conn.transport.close(timeout_s=CLOSE_GRACE_S)
             return
         transport = conn.transport
-        # Pause reading from a client whose output we cannot deliver: what it
-        # asks for would only pile up more output.
-        transport.set_write_buffer_limits(high=self.config.max_outbuf_bytes // 2)
+        # Above half the limit, stop reading this client's requests (each would
+        # only add output); above the limit, measured after sending, drop it.
+        limit_bytes = self.config.max_outbuf_bytes
+        transport.set_write_buffer_limits(high=limit_bytes // 2, hard=limit_bytes)
         self._connections[conn.id] = conn
         log.debug("connection %d from %s", conn.id, transport.get_extra_info("peername"))
-        self.apply(self.state.connect(conn.id, time.time()))
+        self.apply(self.state.connect(conn.id, self.clock.now()))
 
     def closed(self, conn: _Connection) -> None:
         if self._connections.pop(conn.id, None) is not None:
-            self.apply(self.state.disconnected(conn.id, time.time()))
+            self.apply(self.state.disconnected(conn.id, self.clock.now()))
         self._maybe_stopped()
 
-    # -- effects: held until the end of the pass, then committed and sent ----
+    def slow_consumer(self, conn: _Connection) -> None:
+        """``conn``'s unsent output passed ``--max-outbuf`` after a send: drop it."""
+        log.info("connection %d is a slow consumer: closing", conn.id)
+        self.apply(self.state.drop_slow_consumer(conn.id, self.clock.now()))
+
+    # -- effects: carried out at the end of the pass ---------------------------
 
     def apply(self, effects: list[Effect]) -> None:
-        """Queue effects; they are carried out after this pass's group commit.
-
-        Called even with no effects: the request may still have written to
-        the store (a session), and that write is committed at the end of the pass.
-        """
+        """Queue effects for the end of this pass (called even with none: the
+        input may have left store work, such as a session write)."""
         self._pending.extend(effects)
-        if not self._deliver_scheduled:
-            self._deliver_scheduled = True
-            self.loop.call_before_poll(self._deliver)
+        if not self._end_of_pass_scheduled:
+            self._end_of_pass_scheduled = True
+            self.loop.call_before_poll(self._end_of_pass)
 
-    def _deliver(self) -> None:
-        self._deliver_scheduled = False
-        self._commit()
-        slow: list[ConnId] = []
-        while self._pending:
-            effect = self._pending.popleft()
-            if isinstance(effect, Send):
-                self._send(effect, slow)
-            elif isinstance(effect, Close):
-                self._close(effect.conn)
-            for conn_id in slow:
-                self._pending.extend(self.state.drop_slow_consumer(conn_id, time.time()))
-            slow.clear()
+    def _end_of_pass(self) -> None:
+        self._end_of_pass_scheduled = False
+        self._run_store_work()
+        self._deliver()
         self._maybe_stopped()
 
-    def _commit(self) -> None:
-        try:
-            self.store.commit()
-        except StoreError as exc:
-            log.error("history store: %s", exc)
-            self.state.resync()
+    def _run_store_work(self) -> None:
+        # A store that answers at once (SQLite, memory) calls back inside
+        # submit/fetch; its answers may release more work: keep going.
+        state = self.state
+        while state.has_store_work():
+            work = state.take_store_work()
+            if work.batch is not None:
+                self.store.submit(work.batch, self._batch_done)
+            for read in work.reads:
+                self.store.fetch(read, self._read_done)
 
-    def _send(self, effect: Send, slow: list[ConnId]) -> None:
-        frame = effect.frame
-        if isinstance(frame, Message) and frame.seq > self.store.last_seq(frame.room):
-            # Rolled back with a failed transaction: it must not be acknowledged.
-            # Its sender gets an error instead and can send it again.
-            self._pending.extend(self.state.message_lost(frame))
+    def _batch_done(self, batch: WriteBatch, error: StoreError | None) -> None:
+        now = self.clock.now()
+        if error is None:
+            if self._store_failing:
+                self._store_failing = False
+                log.warning("history store: writing again")
+            self.apply(self.state.committed(batch.id, now))
             return
-        data = encode(frame)
-        limit = self.config.max_outbuf_bytes
-        for conn_id in effect.conns:
-            conn = self._connections.get(conn_id)
-            if conn is None or conn.transport is None:
-                continue
-            conn.transport.write(data)  # a no-op on a closing transport
-            if conn.transport.get_write_buffer_size() > limit:
-                log.info("connection %d is a slow consumer: closing", conn_id)
-                slow.append(conn_id)
+        if not self._store_failing:  # once per outage, not once per batch
+            self._store_failing = True
+            log.error("history store: %s", error)
+        self.apply(self.state.commit_failed(batch.id, now))
+
+    def _read_done(self, read: Read, result: ReadResult | StoreError) -> None:
+        now = self.clock.now()
+        if isinstance(result, StoreError):
+            log.error("history store: %s", result)
+            self.apply(self.state.load_failed(read.read, now))
+        else:
+            self.apply(self.state.loaded(read.read, result.messages, result.truncated, now))
+
+    def _deliver(self) -> None:
+        pending, connections = self._pending, self._connections
+        while pending:
+            effect = pending.popleft()
+            if isinstance(effect, Send):
+                data = encode(effect.frame)
+                for conn_id in effect.conns:
+                    conn = connections.get(conn_id)
+                    if conn is not None and conn.transport is not None:
+                        conn.transport.write(data)  # a no-op on a closing transport
+            elif isinstance(effect, Close):
+                self._close(effect.conn)
 
     def _close(self, conn_id: ConnId) -> None:
         conn = self._connections.get(conn_id)
@@ -253,24 +300,29 @@ class ChatServer:
         self._timers.clear()
 
     def _schedule_tick(self) -> None:
-        self._timers["tick"] = self.loop.call_later(self._tick_interval_s(), self._tick)
+        self._timers["tick"] = self.loop.call_later(self._tick_interval_s(), self._on_tick_timer)
 
-    def _tick(self) -> None:
-        self.apply(self.state.tick(time.time()))
+    def _on_tick_timer(self) -> None:
+        self.tick()
         self._schedule_tick()
+
+    def tick(self) -> None:
+        """Check deadlines (handshakes, heartbeats, sessions) against the clock now.
+
+        A timer calls this several times a second; a test on a fake clock
+        calls it after moving the clock.
+        """
+        self.apply(self.state.tick(self.clock.now()))
 
     def _prune(self) -> None:
         assert self.config.retain_days is not None
-        cutoff = time.time() - self.config.retain_days * 86400
-        try:
-            removed = self.store.prune(cutoff)
-        except StoreError as exc:
-            # Tried again at the next interval. The failed transaction also took
-            # this pass's unacknowledged messages with it: number on without them.
-            log.error("retention: %s", exc)
-            self.state.resync()
-            removed = 0
-        if removed:
-            log.info("retention: removed %d messages older than %g days", removed,
-                     self.config.retain_days)
+        cutoff = self.clock.now().wall - self.config.retain_days * 86400
+        self.store.prune(cutoff, self._pruned)
         self._timers["prune"] = self.loop.call_later(RETENTION_INTERVAL_S, self._prune)
+
+    def _pruned(self, result: int | StoreError) -> None:
+        if isinstance(result, StoreError):
+            log.error("retention: %s", result)  # tried again at the next interval
+        elif result:
+            log.info("retention: removed %d messages older than %g days", result,
+                     self.config.retain_days)

@@ -3,19 +3,21 @@
 A session is created by a fresh ``hello`` and lives while its user is
 connected; after a disconnect it is *parked* for ``ttl_s`` so that a ``hello``
 with the same name and secret resumes it (same secret, same color when still
-distinct). Sessions are written through the history store, so a server
-restarted on the same history file still knows them; only a digest of each
-secret is stored, so the file does not hand out the keys to everyone's name.
+distinct). Every change leaves as a write (:class:`SaveSession`,
+:class:`DropSession`) for the store, so a server restarted on the same history
+file still knows them; only a digest of each secret is written, so the file
+does not hand out the keys to everyone's name. The book itself does no I/O.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from hmac import compare_digest
 
-from chattycat.server.store import HistoryStore, StoredSession
+from chattycat.server.effects import DropSession, SaveSession, StoredSession, Write
 
 __all__ = ["ParkedSession", "SessionBook", "new_secret", "secret_digest"]
 
@@ -42,16 +44,19 @@ class ParkedSession:
 
 
 class SessionBook:
-    """Parked sessions by user name key, persisted through the history store."""
+    """Parked sessions by user name key; every change is handed to ``write``.
 
-    def __init__(self, store: HistoryStore, ttl_s: float) -> None:
-        self._store = store
+    Times are wall-clock seconds: a session's expiry outlives the process.
+    """
+
+    def __init__(self, ttl_s: float, write: Callable[[Write], None]) -> None:
         self._ttl_s = ttl_s
+        self._write = write
         self._parked: dict[str, ParkedSession] = {}
 
-    def restore(self, now: float) -> None:
-        """Load the sessions a previous run left in the store."""
-        for stored in self._store.sessions():
+    def restore(self, stored_sessions: Iterable[StoredSession], now: float) -> None:
+        """Take back the sessions a previous run left in the store."""
+        for stored in stored_sessions:
             # Users connected when the server stopped get a full ttl from now:
             # their clients are about to come back.
             start = now if stored.active else stored.seen_at
@@ -60,24 +65,24 @@ class SessionBook:
                     stored.digest, stored.color, start + self._ttl_s
                 )
             else:
-                self._store.drop_session(stored.name_key)
+                self._write(DropSession(stored.name_key))
 
     def opened(self, key: str, secret: str, color: str, now: float) -> None:
         """A user is signed in with this session (new or resumed)."""
         self._parked.pop(key, None)
-        self._store.save_session(StoredSession(key, secret_digest(secret), color, True, now))
+        self._write(SaveSession(StoredSession(key, secret_digest(secret), color, True, now)))
 
     def park(self, key: str, secret: str, color: str, now: float) -> None:
         """The user disconnected: keep its session for a while."""
         digest = secret_digest(secret)
         self._parked[key] = ParkedSession(digest, color, now + self._ttl_s)
-        self._store.save_session(StoredSession(key, digest, color, False, now))
+        self._write(SaveSession(StoredSession(key, digest, color, False, now)))
 
     def renamed(self, old_key: str, new_key: str, secret: str, color: str, now: float) -> str:
         """The session moves to a new name; returns the digest of a session it displaced."""
         displaced = self._parked.pop(new_key, None)
         if old_key != new_key:
-            self._store.drop_session(old_key)
+            self._write(DropSession(old_key))
         self.opened(new_key, secret, color, now)
         return displaced.digest if displaced is not None else ""
 
@@ -99,5 +104,5 @@ class SessionBook:
         gone = [(key, p.digest) for key, p in self._parked.items() if p.expires_at <= now]
         for key, _digest in gone:
             del self._parked[key]
-            self._store.drop_session(key)
+            self._write(DropSession(key))
         return gone

@@ -1,10 +1,19 @@
 """The sans-IO chat server: sessions, names, colors, rooms, seq, history.
 
-:class:`ChatState` is the whole server's behaviour with the I/O taken out.
-Give it a connection id, a parsed request and the current time; it answers
-with a list of effects (:class:`Send` a frame to some connections,
-:class:`Close` one). It never touches a socket and never reads a clock, so
-every rule of PROTOCOL.md is tested here without a network.
+:class:`ChatState` is the whole server's behaviour with the I/O taken out
+(h11's rule: everything that decides a state transition lives here, and
+nothing here does I/O). Its inputs are a connection's requests, the time,
+and what the store answers; its outputs are effects (:mod:`.effects`):
+frames to send, connections to close, writes and reads for the store.
+
+- It owns every counter: each room's seq is numbered here, once.
+- Writes leave in batches (:meth:`ChatState.take_store_work`); a ``message``
+  frame, the sender's acknowledgement and everyone else's copy, leaves only
+  after the wiring reports the batch :meth:`~ChatState.committed`. A batch
+  that :meth:`~ChatState.commit_failed` leaves no trace: its senders get
+  ``internal`` and may resend with the same id.
+- Reads are requests too, answered through :meth:`~ChatState.loaded`, in the
+  same pass or a later one; the machine does not care which.
 
 Which request may come in which connection state is the table ``_HANDLERS``
 (active connections) plus the single rule that a connection awaiting
@@ -14,19 +23,15 @@ Which request may come in which connection state is the table ``_HANDLERS``
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from enum import Enum, auto
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from hmac import compare_digest
 from typing import Any
 
-from chattycat._version import __version__
-from chattycat.errors import ErrorCode, ProtocolError, RemoteProtocolError, StoreError
+from chattycat.errors import ErrorCode, ProtocolError, RemoteProtocolError
 from chattycat.protocol.flood import TokenBucket
 from chattycat.protocol.messages import (
     PROTOCOL_VERSION,
     Error,
-    Frame,
     Hello,
     HistoryQuery,
     Join,
@@ -55,108 +60,43 @@ from chattycat.protocol.messages import (
     to_payload,
 )
 from chattycat.server.colors import pick_color
+from chattycat.server.effects import (
+    Close,
+    ConnId,
+    Effect,
+    LoadHistory,
+    LoadIds,
+    Now,
+    Page,
+    Read,
+    Send,
+    StoredState,
+    StoreWork,
+)
 from chattycat.server.fit import HISTORY_ENVELOPE_BYTES, fit_history, fit_room_list, fit_roster
+from chattycat.server.idempotence import IdWindows
+from chattycat.server.ledger import Ledger
+from chattycat.server.model import (
+    Connection,
+    ConnState,
+    Pending,
+    Room,
+    RoomsConfig,
+    User,
+)
+from chattycat.server.output import OutputQueue
 from chattycat.server.sessions import SessionBook, new_secret, secret_digest
-from chattycat.server.store import HistoryStore
 
-__all__ = ["ChatState", "Close", "ConnId", "ConnState", "Effect", "RoomsConfig", "Send"]
+__all__ = ["ChatState", "Close", "ConnId", "ConnState", "Effect", "Now", "RoomsConfig", "Send"]
 
-ConnId = int
 # A quit reason is repeated to every room in a parted frame; keep it short.
 MAX_REASON_CHARS = 200
 # Whisper ids remembered per user, so a retried whisper is not delivered twice.
 WHISPER_WINDOW = 100
+STORE_LOST_TEXT = "the message could not be stored; send it again"
 
-
-class ConnState(Enum):
-    """Life of a connection: it must say ``hello`` before anything else."""
-
-    AWAITING_HELLO = auto()
-    ACTIVE = auto()
-    CLOSED = auto()
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``frame`` to each of ``conns`` (one frame object, encoded once)."""
-
-    conns: tuple[ConnId, ...]
-    frame: Frame
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Close ``conn`` after flushing what was sent to it before."""
-
-    conn: ConnId
-
-
-Effect = Send | Close
-
-
-@dataclass(frozen=True, slots=True)
-class RoomsConfig:
-    """The server settings the state machine needs."""
-
-    default_room: str = "lobby"
-    max_frame: int = 65536
-    flood_rate_per_s: float = 5.0
-    flood_burst: int = 10
-    heartbeat_s: float = 30.0
-    handshake_timeout_s: float = 10.0
-    # How long a disconnected user's session token stays good for a resume.
-    session_ttl_s: float = 24 * 3600.0
-    join_history: int = 50
-    resume_history: int = 1000
-    idempotence_window: int = 1000
-    server_name: str = f"chattycat/{__version__}"
-
-
-@dataclass(eq=False, slots=True)
-class User:
-    """A signed-in user; on a takeover it moves to the new connection."""
-
-    name: str
-    color: str
-    session: str
-    conn: ConnId
-    rooms: dict[str, None] = field(default_factory=dict)  # an ordered set
-
-    @property
-    def key(self) -> str:
-        return name_key(self.name)
-
-
-@dataclass(eq=False, slots=True)
-class Connection:
-    """What the server knows of one connection."""
-
-    id: ConnId
-    state: ConnState
-    bucket: TokenBucket
-    last_heard: float
-    opened_at: float
-    ping_sent_at: float | None = None
-    user: User | None = None
-
-
-@dataclass(eq=False, slots=True)
-class Room:
-    """A room with members; rooms without members are not kept (their history is)."""
-
-    name: str
-    last_seq: int
-    members: dict[str, User] = field(default_factory=dict)
-    _conns: tuple[ConnId, ...] | None = None
-
-    def conns(self) -> tuple[ConnId, ...]:
-        """Connections of all members, cached until membership changes."""
-        if self._conns is None:
-            self._conns = tuple(user.conn for user in self.members.values())
-        return self._conns
-
-    def changed(self) -> None:
-        self._conns = None
+# What to do with a read's answer: (connection, its user, messages, truncated).
+_Then = Callable[[Connection, User, Sequence[Message], bool], None]
 
 
 def _error(code: ErrorCode, message: str) -> ProtocolError:
@@ -182,64 +122,66 @@ def _request_id(request: Request) -> str | None:
 
 
 class ChatState:
-    """Every rule of the protocol, as a function from requests to effects."""
+    """Every rule of the protocol, as a machine from inputs to effects."""
 
-    def __init__(self, store: HistoryStore, config: RoomsConfig | None = None) -> None:
-        self.store = store
+    def __init__(self, config: RoomsConfig | None = None) -> None:
         self.config = config or RoomsConfig()
         self._conns: dict[ConnId, Connection] = {}
         self._users: dict[str, User] = {}
         self._rooms: dict[str, Room] = {}
-        self._sessions = SessionBook(store, self.config.session_ttl_s)
-        self._windows: dict[tuple[str, str], OrderedDict[str, int]] = {}
+        self._ledger = Ledger()
+        self._sessions = SessionBook(self.config.session_ttl_s, self._ledger.write)
+        self._windows = IdWindows(self.config.idempotence_window)
         self._whispers: dict[str, OrderedDict[str, Whisper]] = {}
+        self._out = OutputQueue()
+        # Reads whose answer someone waits for: read -> (connection, request, then).
+        self._awaited: dict[int, tuple[ConnId, Request, _Then]] = {}
+        # History reads that fill a place in the output: read -> (conn, room, ref, truncated).
+        self._history: dict[int, tuple[ConnId, str, Any]] = {}
         self._ping_counter = 0
-        self._out: list[Effect] = []
 
-    # -- inputs -------------------------------------------------------------
+    # -- inputs: start ----------------------------------------------------------
 
-    def connect(self, conn: ConnId, now: float) -> list[Effect]:
+    def restore(self, stored: StoredState, now: Now) -> None:
+        """Take back the counters and sessions the store holds (call once, at start)."""
+        self._ledger.restore(stored.last_seqs)
+        self._sessions.restore(stored.sessions, now.wall)
+
+    # -- inputs: connections ------------------------------------------------------
+
+    def connect(self, conn: ConnId, now: Now) -> list[Effect]:
         """A new connection; it has ``handshake_timeout_s`` to say ``hello``."""
-        bucket = TokenBucket(self.config.flood_rate_per_s, self.config.flood_burst, now)
-        self._conns[conn] = Connection(conn, ConnState.AWAITING_HELLO, bucket, now, now)
+        bucket = TokenBucket(self.config.flood_rate_per_s, self.config.flood_burst, now.mono)
+        self._conns[conn] = Connection(conn, ConnState.AWAITING_HELLO, bucket, now.mono,
+                                       now.mono)
         return []
 
-    def receive(self, conn_id: ConnId, request: Request, now: float) -> list[Effect]:
+    def receive(self, conn_id: ConnId, request: Request, now: Now) -> list[Effect]:
         """Carry out one request from ``conn_id``."""
         conn = self._conns.get(conn_id)
         if conn is None or conn.state is ConnState.CLOSED:
             return []
         self._heard(conn, now)
-        try:
-            self._dispatch(conn, request, now)
-        except ProtocolError as exc:
-            self._reply_error(conn, exc.with_ref(request.ref), _request_id(request))
+        if conn.waiting is not None:
+            conn.parked.append((request, now))
+        else:
+            self._handle(conn, request, now)
         return self._flush()
 
-    def receive_payload(self, conn_id: ConnId, payload: bytes, now: float) -> list[Effect]:
+    def receive_payload(self, conn_id: ConnId, payload: bytes, now: Now) -> list[Effect]:
         """Parse one frame's payload from ``conn_id`` and carry it out (or answer its error)."""
-        try:
-            request = parse_request(payload)
-        except RemoteProtocolError as exc:
-            state = self.state_of(conn_id)
-            kind = _frame_type(payload)
-            if state is ConnState.AWAITING_HELLO and kind is not None and kind != "hello":
-                # The state rule comes first: before hello, any other type is refused as
-                # such, however malformed its members are.
-                exc = RemoteProtocolError(ErrorCode.HELLO_REQUIRED, "say hello first", ref=exc.ref)
-            elif (
-                state is ConnState.ACTIVE
-                and kind not in ("ping", "pong")
-                # Refusing a bad request costs as much as serving one: it counts too.
-                and not self._conns[conn_id].bucket.allow(now)
-            ):
-                exc = RemoteProtocolError(ErrorCode.RATE_LIMITED, "slow down: too many requests",
-                                          ref=exc.ref)
-            return self.reject(conn_id, exc, now)
-        return self.receive(conn_id, request, now)
+        conn = self._conns.get(conn_id)
+        if conn is None or conn.state is ConnState.CLOSED:
+            return []
+        self._heard(conn, now)
+        if conn.waiting is not None:
+            conn.parked.append((payload, now))
+        else:
+            self._handle_payload(conn, payload, now)
+        return self._flush()
 
-    def reject(self, conn_id: ConnId, exc: ProtocolError, now: float) -> list[Effect]:
-        """A frame from ``conn_id`` that could not be parsed: answer with its error."""
+    def reject(self, conn_id: ConnId, exc: ProtocolError, now: Now) -> list[Effect]:
+        """A frame from ``conn_id`` that could not be read at all: answer with its error."""
         conn = self._conns.get(conn_id)
         if conn is None or conn.state is ConnState.CLOSED:
             return []
@@ -249,14 +191,15 @@ class ChatState:
             self._end(conn, "disconnected", now=now)
         return self._flush()
 
-    def disconnected(self, conn_id: ConnId, now: float) -> list[Effect]:
+    def disconnected(self, conn_id: ConnId, now: Now) -> list[Effect]:
         """The connection is gone (closed by the peer, an error, or by us)."""
         conn = self._conns.pop(conn_id, None)
         if conn is not None and conn.state is not ConnState.CLOSED:
             self._end(conn, "disconnected", now=now, close=False)
+        self._out.gone(conn_id)
         return self._flush()
 
-    def drop_slow_consumer(self, conn_id: ConnId, now: float) -> list[Effect]:
+    def drop_slow_consumer(self, conn_id: ConnId, now: Now) -> list[Effect]:
         """The connection's unsent output passed ``--max-outbuf``: tell it and close it."""
         conn = self._conns.get(conn_id)
         if conn is not None and conn.state is not ConnState.CLOSED:
@@ -265,16 +208,16 @@ class ChatState:
             self._end(conn, "disconnected", now=now)
         return self._flush()
 
-    def tick(self, now: float) -> list[Effect]:
+    def tick(self, now: Now) -> list[Effect]:
         """Handshake timeouts, heartbeats and session expiry; call about once a second."""
         for conn in list(self._conns.values()):
             if conn.state is ConnState.AWAITING_HELLO:
-                if now - conn.opened_at >= self.config.handshake_timeout_s:
+                if now.mono - conn.opened_at >= self.config.handshake_timeout_s:
                     self._end(conn, "disconnected", now=now)
             elif conn.state is ConnState.ACTIVE and self.config.heartbeat_s > 0:
                 self._check_liveness(conn, now)
-        for key, digest in self._sessions.expire(now):
-            self._forget_windows(key)
+        for key, digest in self._sessions.expire(now.wall):
+            self._windows.forget(key)
             self._whispers.pop(digest, None)
         return self._flush()
 
@@ -282,32 +225,88 @@ class ChatState:
         """Graceful stop: ``notice`` code ``shutdown`` to everyone, then close all."""
         notice = Notice("shutdown", "the server is shutting down")
         everyone = tuple(c.id for c in self._conns.values() if c.state is not ConnState.CLOSED)
-        if everyone:
-            self._send(everyone, notice)
+        self._out.send(everyone, notice)
         for conn_id in everyone:
-            self._out.append(Close(conn_id))
+            self._out.close(conn_id)
             self._conns[conn_id].state = ConnState.CLOSED
         return self._flush()
 
-    def restore_sessions(self, now: float) -> None:
-        """Take back the sessions a previous run left in the store (call once, at start)."""
-        self._sessions.restore(now)
+    # -- inputs: the store ----------------------------------------------------------
 
-    def resync(self) -> None:
-        """The store lost its uncommitted messages: number on from what it holds."""
-        for room in self._rooms.values():
-            room.last_seq = self.store.last_seq(room.name)
-        for (_key, room_name), window in self._windows.items():
-            last = self.store.last_seq(room_name)
-            for message_id in [i for i, seq in window.items() if seq > last]:
-                del window[message_id]
+    def take_store_work(self) -> StoreWork:
+        """The writes to commit as one batch, and the reads to run after it.
 
-    def message_lost(self, message: Message) -> list[Effect]:
-        """A message was not stored after all: tell its sender instead of acknowledging it."""
-        user = self._users.get(name_key(message.sender))
-        if user is not None:
-            error = _error(ErrorCode.INTERNAL, "the message could not be stored; send it again")
-            self._reply_error(self._conns[user.conn], error, message.id)
+        The wiring calls this at the end of each loop pass (group commit) and
+        hands both to the store in this order. While a batch is in flight,
+        no new one is handed out: writes gather for the next.
+        """
+        return self._ledger.take()
+
+    def has_store_work(self) -> bool:
+        """Whether :meth:`take_store_work` would hand out anything now."""
+        return self._ledger.has_work()
+
+    def store_busy(self) -> bool:
+        """Whether the store has work to take or owes an answer."""
+        return (self._ledger.has_work() or self._ledger.in_flight() is not None
+                or bool(self._history) or bool(self._awaited))
+
+    def committed(self, batch_id: int, now: Now) -> list[Effect]:
+        """The store made batch ``batch_id`` durable: its messages may go out."""
+        if self._ledger.committed(batch_id) is not None:
+            self._out.committed(batch_id)
+        return self._flush()
+
+    def commit_failed(self, batch_id: int, now: Now) -> list[Effect]:
+        """The store could not commit batch ``batch_id``: nothing uncommitted was stored."""
+        lost = self._ledger.failed(batch_id)
+        if lost is None:
+            return self._flush()
+        failed = {(p.message.room, p.message.seq): p for p in lost}
+        for room in {room for room, _seq in failed}:
+            self._windows.forget_above(room, self._ledger.last_seq(room))
+
+        def replace(send: Send) -> Iterable[Effect]:
+            frame = send.frame
+            pending = failed.get((frame.room, frame.seq)) if isinstance(frame, Message) else None
+            if pending is None:
+                return (send,)
+            return self._lost(pending, send.conns)
+
+        self._out.rewrite(replace)
+        self._out.release_batches()
+        return self._flush()
+
+    def loaded(self, read: int, messages: Sequence[Message], truncated: bool,
+               now: Now) -> list[Effect]:
+        """The store answered ``read``."""
+        history = self._history.pop(read, None)
+        if history is not None:
+            self._fill_history(read, history, messages, truncated)
+            return self._flush()
+        awaited = self._awaited.pop(read, None)
+        if awaited is not None:
+            self._resume(awaited, messages, truncated, now)
+        return self._flush()
+
+    def load_failed(self, read: int, now: Now) -> list[Effect]:
+        """The store could not answer ``read``: the asker gets ``internal``."""
+        history = self._history.pop(read, None)
+        awaited = self._awaited.pop(read, None)
+        conn_id = history[0] if history else awaited[0] if awaited else None
+        conn = self._conns.get(conn_id) if conn_id is not None else None
+        error = _error(ErrorCode.INTERNAL, "the history store is unavailable")
+        if history is not None:
+            effects: list[Effect] = []
+            if conn is not None and conn.state is ConnState.ACTIVE:
+                frame = Error.from_exception(error.with_ref(history[2]), None)
+                effects.append(Send((conn.id,), frame))
+            self._out.fill(read, effects)
+        elif awaited is not None and conn is not None and conn.state is ConnState.ACTIVE:
+            conn.waiting = None
+            request = awaited[1]
+            self._reply_error(conn, error.with_ref(request.ref), _request_id(request))
+            self._drain_parked(conn)
         return self._flush()
 
     # -- queries ------------------------------------------------------------
@@ -326,9 +325,40 @@ class ChatState:
         found = self._rooms.get(room)
         return [] if found is None else [user.name for user in found.members.values()]
 
+    def last_seq(self, room: str) -> int:
+        """The highest seq given out in ``room`` (committed or still in flight)."""
+        return self._ledger.last_seq(room)
+
     # -- dispatch -----------------------------------------------------------
 
-    def _dispatch(self, conn: Connection, request: Request, now: float) -> None:
+    def _handle(self, conn: Connection, request: Request, now: Now) -> None:
+        try:
+            self._dispatch(conn, request, now)
+        except ProtocolError as exc:
+            self._reply_error(conn, exc.with_ref(request.ref), _request_id(request))
+
+    def _handle_payload(self, conn: Connection, payload: bytes, now: Now) -> None:
+        try:
+            request = parse_request(payload)
+        except RemoteProtocolError as exc:
+            kind = _frame_type(payload)
+            if conn.state is ConnState.AWAITING_HELLO and kind is not None and kind != "hello":
+                # The state rule comes first: before hello, any other type is refused as
+                # such, however malformed its members are.
+                exc = RemoteProtocolError(ErrorCode.HELLO_REQUIRED, "say hello first", ref=exc.ref)
+            elif (
+                conn.state is ConnState.ACTIVE
+                and kind not in ("ping", "pong")
+                # Refusing a bad request costs as much as serving one: it counts too.
+                and not conn.bucket.allow(now.mono)
+            ):
+                exc = RemoteProtocolError(ErrorCode.RATE_LIMITED, "slow down: too many requests",
+                                          ref=exc.ref)
+            self._reply_error(conn, exc, None)
+            return
+        self._handle(conn, request, now)
+
+    def _dispatch(self, conn: Connection, request: Request, now: Now) -> None:
         if conn.state is ConnState.AWAITING_HELLO:
             if not isinstance(request, Hello):
                 raise _error(ErrorCode.HELLO_REQUIRED, "say hello first")
@@ -336,28 +366,57 @@ class ChatState:
             return
         user = conn.user
         assert user is not None  # an ACTIVE connection always has its user
-        if not isinstance(request, Ping | Pong) and not conn.bucket.allow(now):
+        if not isinstance(request, Ping | Pong) and not conn.bucket.allow(now.mono):
             raise _error(ErrorCode.RATE_LIMITED, "slow down: too many requests")
         handler = _HANDLERS[type(request)]
         handler(self, conn, user, request, now)
 
-    def _heard(self, conn: Connection, now: float) -> None:
-        conn.last_heard = now
+    def _heard(self, conn: Connection, now: Now) -> None:
+        conn.last_heard = now.mono
         conn.ping_sent_at = None
 
-    def _check_liveness(self, conn: Connection, now: float) -> None:
+    def _check_liveness(self, conn: Connection, now: Now) -> None:
         heartbeat = self.config.heartbeat_s
         if conn.ping_sent_at is None:
-            if now - conn.last_heard >= heartbeat:
+            if now.mono - conn.last_heard >= heartbeat:
                 self._ping_counter += 1
-                self._send((conn.id,), Ping(f"hb-{self._ping_counter}"))
-                conn.ping_sent_at = now
-        elif now - conn.ping_sent_at >= heartbeat:
+                self._out.send((conn.id,), Ping(f"hb-{self._ping_counter}"))
+                conn.ping_sent_at = now.mono
+        elif now.mono - conn.ping_sent_at >= heartbeat:
             self._end(conn, "disconnected", now=now)
+
+    # -- waiting for the store -------------------------------------------------
+
+    def _await(self, conn: Connection, request: Request, read: Read, then: _Then) -> None:
+        """Ask the store for ``read``; ``then`` carries the request on with the answer."""
+        conn.waiting = read.read
+        self._awaited[read.read] = (conn.id, request, then)
+        self._ledger.read(read)
+
+    def _resume(self, awaited: tuple[ConnId, Request, _Then], messages: Sequence[Message],
+                truncated: bool, now: Now) -> None:
+        conn_id, request, then = awaited
+        conn = self._conns.get(conn_id)
+        if conn is None or conn.state is not ConnState.ACTIVE or conn.user is None:
+            return  # gone (or taken over) while waiting; the client will retry
+        conn.waiting = None
+        try:
+            then(conn, conn.user, messages, truncated)
+        except ProtocolError as exc:
+            self._reply_error(conn, exc.with_ref(request.ref), _request_id(request))
+        self._drain_parked(conn)
+
+    def _drain_parked(self, conn: Connection) -> None:
+        while conn.parked and conn.waiting is None and conn.state is not ConnState.CLOSED:
+            item, arrived = conn.parked.popleft()
+            if isinstance(item, bytes):
+                self._handle_payload(conn, item, arrived)
+            else:
+                self._handle(conn, item, arrived)
 
     # -- session ------------------------------------------------------------
 
-    def _hello(self, conn: Connection, hello: Hello, now: float) -> None:
+    def _hello(self, conn: Connection, hello: Hello, now: Now) -> None:
         if hello.protocol != PROTOCOL_VERSION:
             raise _error(ErrorCode.UNSUPPORTED_PROTOCOL, "this server speaks protocol 1")
         key = name_key(hello.name)
@@ -381,17 +440,18 @@ class ChatState:
             color = pick_color(neighbours, (u.color for u in self._users.values()))
         user = User(hello.name, color, session, conn.id)
         self._users[key] = user
-        self._sessions.opened(key, session, color, now)
+        self._sessions.opened(key, session, color, now.wall)
         self._activate(conn, user, hello)
         for room in rooms:
             self._enter(user, room, now)
             self._send_room_state(conn, room, hello.resume, ref=hello.ref)
 
-    def _take_over(self, conn: Connection, user: User, hello: Hello, now: float) -> None:
+    def _take_over(self, conn: Connection, user: User, hello: Hello, now: Now) -> None:
         old = self._conns[user.conn]
         self._reply_error(old, _error(ErrorCode.REPLACED, "you signed in elsewhere"), None)
-        self._out.append(Close(old.id))
+        self._out.close(old.id)
         old.state, old.user = ConnState.CLOSED, None
+        old.parked.clear()
         user.conn = conn.id
         for room in user.rooms:
             self._rooms[room].changed()
@@ -411,7 +471,7 @@ class ChatState:
             user.name, user.color, user.session, self.config.server_name, self.config.max_frame,
             int(heartbeat) if heartbeat == int(heartbeat) else heartbeat, ref=hello.ref,
         )
-        self._send((conn.id,), welcome)
+        self._out.send((conn.id,), welcome)
 
     @staticmethod
     def _session_matches(hello: Hello, session: str) -> bool:
@@ -423,39 +483,39 @@ class ChatState:
             for user in self._rooms[room].members.values()
         ]
 
-    def _end(self, conn: Connection, reason: str, *, now: float, close: bool = True) -> None:
+    def _end(self, conn: Connection, reason: str, *, now: Now, close: bool = True) -> None:
         """Take a connection out of the chat: its rooms see it leave, its session is parked."""
         user = conn.user
         if user is not None:
             for room in list(user.rooms):
                 self._leave(user, room, reason, include_self=False)
             del self._users[user.key]
-            self._sessions.park(user.key, user.session, user.color, now)
+            self._sessions.park(user.key, user.session, user.color, now.wall)
         conn.state, conn.user = ConnState.CLOSED, None
+        conn.parked.clear()
         if close:
-            self._out.append(Close(conn.id))
+            self._out.close(conn.id)
 
     # -- rooms --------------------------------------------------------------
 
-    def _enter(self, user: User, room_name: str, now: float) -> None:
+    def _enter(self, user: User, room_name: str, now: Now) -> None:
         room = self._rooms.get(room_name)
         if room is None:
-            room = Room(room_name, self.store.last_seq(room_name))
-            self._rooms[room_name] = room
+            room = self._rooms[room_name] = Room(room_name)
         room.members[user.key] = user
         room.changed()
         user.rooms[room_name] = None
-        self._send(room.conns(), Joined(room_name, user.name, user.color, round(now, 3)))
+        self._out.send(room.conns(), Joined(room_name, user.name, user.color, round(now.wall, 3)))
 
     def _leave(self, user: User, room_name: str, reason: str, *, include_self: bool) -> None:
         room = self._rooms[room_name]
         if include_self:
-            self._send(room.conns(), Parted(room_name, user.name, reason))
+            self._out.send(room.conns(), Parted(room_name, user.name, reason))
         del room.members[user.key]
         del user.rooms[room_name]
         room.changed()
         if not include_self and room.members:
-            self._send(room.conns(), Parted(room_name, user.name, reason))
+            self._out.send(room.conns(), Parted(room_name, user.name, reason))
         if not room.members:
             del self._rooms[room_name]
 
@@ -464,111 +524,181 @@ class ChatState:
     ) -> None:
         self._send_roster(conn, room, ref)
         if resume and room in resume:
-            messages, truncated = self.store.after(room, resume[room], self.config.resume_history)
+            self._send_history(conn, room, Page.RESUME, resume[room],
+                               self.config.resume_history, ref)
         else:
-            messages, truncated = self.store.latest(room, self.config.join_history), False
-        self._send_history(conn, room, messages, ref, truncated)
+            self._send_history(conn, room, Page.LATEST, 0, self.config.join_history, ref)
 
     def _send_roster(self, conn: Connection, room: str, ref: Any) -> None:
         found = self._rooms.get(room)
         users = [] if found is None else found.members.values()
         members = [Member(u.name, u.color) for u in sorted(users, key=_by_name)]
         for frame in fit_roster(room, members, self.config.max_frame, ref=ref):
-            self._send((conn.id,), frame)
+            self._out.send((conn.id,), frame)
 
-    def _send_history(
-        self, conn: Connection, room: str, messages: list[Message], ref: Any, truncated: bool
-    ) -> None:
-        frames = fit_history(room, messages, self.config.max_frame, ref=ref, truncated=truncated)
+    def _send_history(self, conn: Connection, room: str, page: Page, seq: int, limit: int,
+                      ref: Any) -> None:
+        """A ``history`` reply, in its place in the output, whenever the store answers."""
+        up_to = self._ledger.last_seq(room)
+        if up_to == 0 or (page is Page.RESUME and seq >= up_to):
+            self._history_frames(conn.id, room, [], ref, False, self._out.send)
+            return  # nothing stored, or nothing newer: no need to ask
+        read = LoadHistory(self._ledger.next_read(), room, page, seq, limit, up_to)
+        self._history[read.read] = (conn.id, room, ref)
+        self._out.slot(read.read)
+        self._ledger.read(read)
+
+    def _fill_history(self, read: int, history: tuple[ConnId, str, Any],
+                      messages: Sequence[Message], truncated: bool) -> None:
+        conn_id, room, ref = history
+        effects: list[Effect] = []
+        conn = self._conns.get(conn_id)
+        if conn is not None and conn.state is ConnState.ACTIVE:
+            self._history_frames(conn_id, room, messages, ref, truncated,
+                                 lambda conns, frame: effects.append(Send(conns, frame)))
+        self._out.fill(read, effects)
+
+    def _history_frames(self, conn_id: ConnId, room: str, messages: Sequence[Message], ref: Any,
+                        truncated: bool, send: Callable[[tuple[ConnId, ...], Any], None]) -> None:
+        frames = fit_history(room, list(messages), self.config.max_frame, ref=ref,
+                             truncated=truncated)
         for frame in frames:
-            self._send((conn.id,), frame)
+            send((conn_id,), frame)
 
     # -- request handlers (the table _HANDLERS maps request types to these) ---
 
-    def _on_hello(self, conn: Connection, user: User, req: Hello, now: float) -> None:
+    def _on_hello(self, conn: Connection, user: User, req: Hello, now: Now) -> None:
         raise _error(ErrorCode.BAD_STATE, "you already said hello")
 
-    def _on_join(self, conn: Connection, user: User, req: Join, now: float) -> None:
+    def _on_join(self, conn: Connection, user: User, req: Join, now: Now) -> None:
         if req.room not in user.rooms:
             self._enter(user, req.room, now)
         self._send_room_state(conn, req.room, None, req.ref)
 
-    def _on_part(self, conn: Connection, user: User, req: Part, now: float) -> None:
+    def _on_part(self, conn: Connection, user: User, req: Part, now: Now) -> None:
         self._require_member(user, req.room)
         self._leave(user, req.room, "part", include_self=True)
 
-    def _on_who(self, conn: Connection, user: User, req: Who, now: float) -> None:
-        if req.room not in self._rooms and not self.store.has_room(req.room):
+    def _on_who(self, conn: Connection, user: User, req: Who, now: Now) -> None:
+        if req.room in self._rooms:
+            self._send_roster(conn, req.room, req.ref)
+            return
+        if not self._ledger.knows(req.room):
             raise _error(ErrorCode.NO_SUCH_ROOM, f"there is no room {req.room}")
-        self._send_roster(conn, req.room, req.ref)
+        # Nobody is in it, but it was written to: whether any of that history
+        # is left (retention may have pruned it all) is the store's to say.
+        last = self._ledger.last_seq(req.room)
+        read = LoadHistory(self._ledger.next_read(), req.room, Page.LATEST, 0, 1, last)
 
-    def _on_rooms(self, conn: Connection, user: User, req: Rooms, now: float) -> None:
+        def answer(c: Connection, u: User, stored: Sequence[Message], _t: bool) -> None:
+            if not stored and req.room not in self._rooms:
+                raise _error(ErrorCode.NO_SUCH_ROOM, f"there is no room {req.room}")
+            self._send_roster(c, req.room, req.ref)
+
+        self._await(conn, req, read, answer)
+
+    def _on_rooms(self, conn: Connection, user: User, req: Rooms, now: Now) -> None:
         rooms = [RoomInfo(name, len(self._rooms[name].members)) for name in sorted(self._rooms)]
         for frame in fit_room_list(rooms, self.config.max_frame, ref=req.ref):
-            self._send((conn.id,), frame)
+            self._out.send((conn.id,), frame)
 
-    def _on_say(self, conn: Connection, user: User, req: Say, now: float) -> None:
+    def _on_say(self, conn: Connection, user: User, req: Say, now: Now) -> None:
         self._require_member(user, req.room)
-        window = self._window(user.key, req.room)
-        if req.id is not None and req.id in window:
-            seq = window[req.id]
-            original = self.store.page_after(req.room, seq - 1, 1)
-            if original and original[0].seq == seq:
-                self._send((conn.id,), original[0])
-                return
-        room = self._rooms[req.room]
-        message = Message(req.room, room.last_seq + 1, user.name, user.color, req.text,
-                          round(now, 3), req.id, req.action)
-        self._check_fits(message)
-        try:
-            self.store.add(message)
-        except StoreError:
-            self.resync()
-            raise _error(ErrorCode.INTERNAL, "the message could not be stored") from None
-        room.last_seq += 1
-        if req.id is not None:
-            window[req.id] = message.seq
-            if len(window) > self.config.idempotence_window:
-                window.popitem(last=False)
-        self._send(room.conns(), message)
+        if req.id is None:
+            self._new_message(user, req, now)
+            return
+        window = self._windows.get(user.key, req.room)
+        if window is None:
+            # First say of this user here since the server started: its earlier
+            # ids (maybe sent before a restart) are in the store.
+            ids = LoadIds(self._ledger.next_read(), user.key, req.room,
+                          self.config.idempotence_window)
 
-    def _on_whisper(self, conn: Connection, user: User, req: WhisperTo, now: float) -> None:
+            def loaded(c: Connection, u: User, stored: Sequence[Message], _t: bool) -> None:
+                self._windows.load(u.key, req.room, stored)
+                self._on_say(c, u, req, now)
+
+            self._await(conn, req, ids, loaded)
+            return
+        seq = window.get(req.id)
+        if seq is None:
+            self._new_message(user, req, now)
+            return
+        pending = self._ledger.pending.get((req.room, seq))
+        if pending is not None:
+            self._out.send((conn.id,), pending.message)  # after its own commit, like the first
+            return
+        read = LoadHistory(self._ledger.next_read(), req.room, Page.AFTER, seq - 1, 1, seq)
+
+        def found(c: Connection, u: User, stored: Sequence[Message], _t: bool) -> None:
+            if stored and stored[0].seq == seq:
+                self._out.send((c.id,), stored[0])
+            else:  # pruned by retention since: it is new again
+                self._new_message(u, req, now)
+
+        self._await(conn, req, read, found)
+
+    def _new_message(self, user: User, req: Say, now: Now) -> None:
+        seq = self._ledger.last_seq(req.room) + 1
+        message = Message(req.room, seq, user.name, user.color, req.text, round(now.wall, 3),
+                          req.id, req.action)
+        self._check_fits(message)
+        opening = self._ledger.batch_opening()
+        if opening is not None:
+            self._out.barrier(opening)
+        self._ledger.append(message, user)
+        if req.id is not None:
+            window = self._windows.get(user.key, req.room)
+            if window is not None:
+                self._windows.remember(window, req.id, seq)
+        self._out.send(self._rooms[req.room].conns(), message)
+
+    def _lost(self, pending: Pending, conns: tuple[ConnId, ...]) -> Iterable[Effect]:
+        """What replaces a failed message's frame: an error, to its sender alone."""
+        sender = pending.sender
+        if sender.conn not in conns or self._users.get(sender.key) is not sender:
+            return ()
+        message = pending.message
+        exc = _error(ErrorCode.INTERNAL, STORE_LOST_TEXT)
+        exc.ref = message.id  # PROTOCOL 8: errors carry the request's ref/id
+        return (Send((sender.conn,), Error.from_exception(exc, message.id)),)
+
+    def _on_whisper(self, conn: Connection, user: User, req: WhisperTo, now: Now) -> None:
         # Keyed by session, which outlives reconnects and renames, unlike a name.
         sent = self._whispers.setdefault(secret_digest(user.session), OrderedDict())
         if req.id is not None and req.id in sent:
             # A client retrying after a reconnect: whispers are not stored, but a
             # short in-memory window keeps the retry from reaching the target twice.
-            self._send((conn.id,), sent[req.id])
+            self._out.send((conn.id,), sent[req.id])
             return
         target = self._users.get(name_key(req.to))
         if target is None:
             raise _error(ErrorCode.NO_SUCH_USER, f"{_quote(req.to)} is not online")
-        whisper = Whisper(user.name, target.name, user.color, req.text, round(now, 3), req.id,
-                          req.action)
+        whisper = Whisper(user.name, target.name, user.color, req.text, round(now.wall, 3),
+                          req.id, req.action)
         self._check_fits(whisper)
         if req.id is not None:
             sent[req.id] = whisper
             if len(sent) > WHISPER_WINDOW:
                 sent.popitem(last=False)
-        self._send(tuple(dict.fromkeys((target.conn, conn.id))), whisper)
+        self._out.send(tuple(dict.fromkeys((target.conn, conn.id))), whisper)
 
-    def _on_history(self, conn: Connection, user: User, req: HistoryQuery, now: float) -> None:
+    def _on_history(self, conn: Connection, user: User, req: HistoryQuery, now: Now) -> None:
         self._require_member(user, req.room)
         if req.after is not None:
-            messages = self.store.page_after(req.room, req.after, req.limit)
+            self._send_history(conn, req.room, Page.AFTER, req.after, req.limit, req.ref)
         elif req.before is not None:
-            messages = self.store.before(req.room, req.before, req.limit)
+            self._send_history(conn, req.room, Page.BEFORE, req.before, req.limit, req.ref)
         else:
-            messages = self.store.latest(req.room, req.limit)
-        self._send_history(conn, req.room, messages, req.ref, False)
+            self._send_history(conn, req.room, Page.LATEST, 0, req.limit, req.ref)
 
-    def _on_nick(self, conn: Connection, user: User, req: Nick, now: float) -> None:
+    def _on_nick(self, conn: Connection, user: User, req: Nick, now: Now) -> None:
         new_key = name_key(req.name)
         if new_key != user.key and new_key in self._users:
             raise _error(ErrorCode.NAME_TAKEN, f"the name {req.name} is taken")
         old = user.name
         if new_key != user.key:
-            self._move_windows(user.key, new_key)
+            self._windows.move(user.key, new_key)
         del self._users[user.key]
         for room in user.rooms:
             members = self._rooms[room].members
@@ -577,18 +707,18 @@ class ChatState:
         old_key = user.key
         user.name = req.name
         self._users[new_key] = user
-        displaced = self._sessions.renamed(old_key, new_key, user.session, user.color, now)
+        displaced = self._sessions.renamed(old_key, new_key, user.session, user.color, now.wall)
         self._whispers.pop(displaced, None)
         audience = [conn.id] + [c for r in user.rooms for c in self._rooms[r].conns()]
-        self._send(tuple(dict.fromkeys(audience)), Renamed(old, user.name, user.color))
+        self._out.send(tuple(dict.fromkeys(audience)), Renamed(old, user.name, user.color))
 
-    def _on_ping(self, conn: Connection, user: User, req: Ping, now: float) -> None:
-        self._send((conn.id,), Pong(req.token, ref=req.ref))
+    def _on_ping(self, conn: Connection, user: User, req: Ping, now: Now) -> None:
+        self._out.send((conn.id,), Pong(req.token, ref=req.ref))
 
-    def _on_pong(self, conn: Connection, user: User, req: Pong, now: float) -> None:
+    def _on_pong(self, conn: Connection, user: User, req: Pong, now: Now) -> None:
         pass  # hearing anything at all is what keeps the connection alive
 
-    def _on_quit(self, conn: Connection, user: User, req: Quit, now: float) -> None:
+    def _on_quit(self, conn: Connection, user: User, req: Quit, now: Now) -> None:
         # The reason goes to every room in a parted frame, which must stay small.
         self._end(conn, (req.reason or "quit")[:MAX_REASON_CHARS], now=now)
 
@@ -608,53 +738,20 @@ class ChatState:
         if len(to_payload(frame)) > budget:
             raise _error(ErrorCode.BAD_REQUEST, "text too long for this server's max_frame")
 
-    def _window(self, key: str, room: str) -> OrderedDict[str, int]:
-        """The ids of the last messages ``key`` sent to ``room``, loaded once from the store."""
-        window = self._windows.get((key, room))
-        if window is None:
-            recent = self.store.recent_ids(key, room, self.config.idempotence_window)
-            window = OrderedDict((m.id, m.seq) for m in recent if m.id is not None)
-            self._windows[(key, room)] = window
-        return window
-
-    def _move_windows(self, old_key: str, new_key: str) -> None:
-        """Carry the idempotence windows over a rename.
-
-        A client resending after a reconnect uses the ids it chose before a
-        /nick; the windows follow the user so those are still recognised
-        (PROTOCOL 5 only promises this per name). The old name's windows are
-        dropped: they reload from the store if that name comes back.
-        """
-        for pair in [pair for pair in self._windows if pair[0] == old_key]:
-            moved = self._windows.pop(pair)
-            window = self._window(new_key, pair[1])
-            window.update(moved)
-            while len(window) > self.config.idempotence_window:
-                window.popitem(last=False)
-
-    def _forget_windows(self, key: str) -> None:
-        for pair in [pair for pair in self._windows if pair[0] == key]:
-            del self._windows[pair]
-
     def _reply_error(self, conn: Connection, exc: ProtocolError, request_id: str | None) -> None:
         if exc.ref is None and request_id is not None:
             exc.ref = request_id  # PROTOCOL 8: rate_limited carries the request's ref/id
-        self._send((conn.id,), Error.from_exception(exc, request_id))
-
-    def _send(self, conns: tuple[ConnId, ...], frame: Frame) -> None:
-        if conns:
-            self._out.append(Send(conns, frame))
+        self._out.send((conn.id,), Error.from_exception(exc, request_id))
 
     def _flush(self) -> list[Effect]:
-        out, self._out = self._out, []
-        return out
+        return self._out.take()
 
 
 def _by_name(user: User) -> tuple[str, str]:
     return (user.key, user.name)
 
 
-_Handler = Callable[[ChatState, Connection, User, Any, float], None]
+_Handler = Callable[[ChatState, Connection, User, Any, Now], None]
 _HANDLERS: dict[type[Request], _Handler] = {
     Hello: ChatState._on_hello,
     Join: ChatState._on_join,

@@ -1,368 +1,215 @@
-"""Message history persistence: a small interface and its SQLite implementation.
+"""History stores: the interface the server's wiring drives, and a base for local ones.
 
-The room state machine numbers messages and decides when to acknowledge them;
-this module only keeps them. Writes are grouped: :meth:`HistoryStore.add` puts
-a message into the open transaction and :meth:`HistoryStore.commit` makes
-everything added since the last commit durable in one transaction, so a busy
-loop pass costs one commit rather than one per message. The server sends a
-message's acknowledgement (the sender's copy) only after that commit.
+The room state machine never calls a store. The wiring
+(:mod:`chattycat.server.app`) takes the machine's store work at the end of
+each loop pass, hands it to a :class:`HistoryStore`, and feeds the outcome
+back to the machine. The interface is shaped so that a store across the
+network fits it as well as one in the process:
 
-A failed write (disk full, I/O error) rolls back every message added since the
-last commit and raises :class:`~chattycat.errors.StoreError`; the caller has
-not acknowledged those messages, so it decides whether to carry on or stop.
+- every call may complete at once (before it returns) or in a later loop
+  pass, by calling ``done`` on the loop's thread;
+- a store carries out what it is given in the order it was given: a read
+  submitted after a batch sees that batch;
+- a batch is the unit of commit: all of its writes are durable, or none.
+
+:class:`SyncStore` turns a store with plain blocking methods (SQLite, memory)
+into that interface.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
-import sqlite3
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from chattycat.errors import StoreError
-from chattycat.protocol.messages import Message, name_key
+from chattycat.protocol.messages import Message
+from chattycat.server.effects import (
+    Append,
+    DropSession,
+    LoadHistory,
+    LoadIds,
+    Page,
+    Read,
+    SaveSession,
+    StoredSession,
+    StoredState,
+    WriteBatch,
+)
 
 __all__ = [
-    "SCHEMA_VERSION",
     "HistoryStore",
-    "SQLiteStore",
+    "ReadDone",
+    "ReadResult",
     "StoredSession",
+    "SyncStore",
+    "WriteDone",
     "default_history_path",
 ]
 
-SCHEMA_VERSION = 2
-BUSY_TIMEOUT_S = 5.0
-MEMORY = ":memory:"
 
-_COLUMNS = "room, seq, sender, color, text, ts, client_id, action"
-_Row = tuple[str, int, str, str, str, float, str | None, int]
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """A store's answer to a read: messages oldest first, and whether some were left out."""
+
+    messages: list[Message]
+    truncated: bool = False
+
+
+WriteDone = Callable[[WriteBatch, StoreError | None], None]
+ReadDone = Callable[[Read, ReadResult | StoreError], None]
+PruneDone = Callable[[int | StoreError], None]
 
 
 class HistoryStore(Protocol):
-    """What the room state machine needs from history persistence."""
+    """Where messages and sessions are kept, as the server's wiring uses it."""
 
-    def last_seq(self, room: str) -> int: ...
-    def add(self, message: Message) -> None: ...
-    def commit(self) -> None: ...
-    def latest(self, room: str, limit: int) -> list[Message]: ...
-    def after(self, room: str, seq: int, limit: int) -> tuple[list[Message], bool]: ...
-    def page_after(self, room: str, seq: int, limit: int) -> list[Message]: ...
-    def before(self, room: str, seq: int, limit: int) -> list[Message]: ...
-    def has_room(self, room: str) -> bool: ...
-    def recent_ids(self, sender: str, room: str, limit: int) -> list[Message]: ...
-    def prune(self, older_than_ts: float) -> int: ...
-    def save_session(self, session: StoredSession) -> None: ...
-    def drop_session(self, name_key: str) -> None: ...
-    def sessions(self) -> list[StoredSession]: ...
-    def close(self) -> None: ...
+    def load_state(self) -> StoredState:
+        """Room counters and sessions, once at start (may block; raises StoreError)."""
+        ...
 
+    def submit(self, batch: WriteBatch, done: WriteDone) -> None:
+        """Make ``batch`` durable, then call ``done(batch, None)``, or ``done(batch, error)``."""
+        ...
 
-@dataclass(frozen=True, slots=True)
-class StoredSession:
-    """A user's session as kept across restarts: a digest of its secret, never the secret."""
+    def fetch(self, read: Read, done: ReadDone) -> None:
+        """Answer ``read`` through ``done``, after every batch submitted before it."""
+        ...
 
-    name_key: str
-    digest: str
-    color: str
-    active: bool  # connected when last written (False: parked since seen_at)
-    seen_at: float
-
-
-def _create_v1(conn: sqlite3.Connection) -> None:
-    # WITHOUT ROWID: the (room, seq) key is how every query reads, so the rows
-    # are stored in that order and a history page is one contiguous range.
-    conn.execute(
-        "CREATE TABLE messages (room TEXT NOT NULL, seq INTEGER NOT NULL,"
-        " sender TEXT NOT NULL, sender_key TEXT NOT NULL, color TEXT NOT NULL,"
-        " text TEXT NOT NULL, ts REAL NOT NULL, client_id TEXT,"
-        " action INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (room, seq)) WITHOUT ROWID"
-    )
-    # Partial: only messages with a client id take part in idempotence.
-    conn.execute(
-        "CREATE INDEX messages_by_sender ON messages (sender_key, room, seq)"
-        " WHERE client_id IS NOT NULL"
-    )
-    conn.execute("CREATE INDEX messages_by_ts ON messages (ts)")
-    # The counter lives apart from the messages so that pruning a room empty
-    # never lets its numbering start again at 1 (PROTOCOL section 5).
-    conn.execute("CREATE TABLE rooms (room TEXT PRIMARY KEY, last_seq INTEGER NOT NULL)")
-
-
-def _add_sessions_v2(conn: sqlite3.Connection) -> None:
-    # Sessions outlive a restart so that clients resume with the same secret.
-    conn.execute(
-        "CREATE TABLE sessions (name_key TEXT PRIMARY KEY, digest TEXT NOT NULL,"
-        " color TEXT NOT NULL, active INTEGER NOT NULL, seen_at REAL NOT NULL)"
-    )
-
-
-# MIGRATIONS[v] turns a schema of version v - 1 into version v.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    1: _create_v1,
-    2: _add_sessions_v2,
-}
-
-
-_NOT_WRITABLE = "not writable (check the permissions of the file and its directory)"
-_IN_USE = "in use by another process (is another server running?)"
-
-
-def _reason(exc: sqlite3.Error) -> str:
-    # Errors raised by the sqlite3 module itself (not by SQLite) carry no code.
-    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # primary of an extended code
-    reasons = {
-        sqlite3.SQLITE_NOTADB: "file is not a database",
-        sqlite3.SQLITE_CORRUPT: "file is corrupt",
-        sqlite3.SQLITE_BUSY: _IN_USE,
-        sqlite3.SQLITE_LOCKED: _IN_USE,
-        sqlite3.SQLITE_CANTOPEN: "cannot open or create it (check the directory's permissions)",
-        sqlite3.SQLITE_READONLY: _NOT_WRITABLE,
-        sqlite3.SQLITE_PERM: _NOT_WRITABLE,
-        sqlite3.SQLITE_FULL: "disk full",
-    }
-    return reasons.get(code, str(exc))
-
-
-def _message(row: _Row) -> Message:
-    room, seq, sender, color, text, ts, client_id, action = row
-    return Message(room, seq, sender, color, text, ts, client_id, bool(action))
-
-
-class SQLiteStore:
-    """Message history in one SQLite file (or ``:memory:``); implements HistoryStore."""
-
-    def __init__(
-        self, path: str | os.PathLike[str], *, busy_timeout_s: float = BUSY_TIMEOUT_S
-    ) -> None:
-        self.path = os.fspath(path)
-        self._last_seq: dict[str, int] = {}
-        self._pending = 0
-        self._closed = False
-        self._conn = self._connect(busy_timeout_s)
-        try:
-            self._configure()
-            self._migrate()
-        except sqlite3.Error as exc:
-            self._conn.close()
-            raise self._error("cannot open", exc) from exc
-        except StoreError:
-            self._conn.close()
-            raise
-
-    def _error(self, what: str, exc: sqlite3.Error) -> StoreError:
-        return StoreError(f"{what} history file {self.path}: {_reason(exc)}")
-
-    def _connect(self, busy_timeout_s: float) -> sqlite3.Connection:
-        if self.path != MEMORY:
-            try:
-                pathlib.Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError) as exc:
-                raise StoreError(f"cannot create the directory of history file {self.path}: "
-                                 "a parent is not a directory") from exc
-            except OSError as exc:
-                why = exc.strerror or str(exc)
-                raise StoreError(f"cannot create the directory of history file {self.path}: "
-                                 f"{why}") from exc
-            # SQLite opens such a file read-only and then fails to lock it,
-            # which it reports as a baffling "disk I/O error".
-            if os.path.exists(self.path) and not os.access(self.path, os.W_OK):
-                raise StoreError(f"cannot open history file {self.path}: {_NOT_WRITABLE}")
-        try:
-            # Autocommit mode: the module's implicit BEGINs would hide where a
-            # transaction starts, and group commit needs that to be explicit.
-            return sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._error("cannot open", exc) from exc
-
-    def _configure(self) -> None:
-        if self.path != MEMORY:
-            # Exclusive locking, set before WAL: two servers on one file would
-            # hand out the same seq numbers, so the second one must fail to
-            # open; it also lets WAL work without a shared-memory file.
-            self._conn.execute("PRAGMA locking_mode=EXCLUSIVE")
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: a commit survives a crash of this process but
-            # the last ones may be lost on power loss; FULL would fsync each.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-        # quick_check reads every page, so a damaged file is refused at start
-        # rather than failing on some later history request.
-        check: list[tuple[str]] = self._conn.execute("PRAGMA quick_check(1)").fetchall()
-        if check != [("ok",)]:
-            lines = [line for line in check[0][0].splitlines() if "***" not in line]
-            problem = lines[0] if lines else check[0][0]
-            raise StoreError(f"history file {self.path} is corrupt ({problem})")
-
-    def _migrate(self) -> None:
-        # IMMEDIATE takes the write lock now, so a file in use fails here, at open.
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            version: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"history file {self.path} was written by a newer ChattyCat "
-                    f"(schema version {version}; this version knows up to {SCHEMA_VERSION})"
-                )
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                MIGRATIONS[target](self._conn)
-            # PRAGMA takes no parameters; the value is our own integer.
-            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self._conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):  # keep the first error, not this one
-                self._conn.execute("ROLLBACK")
-            raise
-
-    def last_seq(self, room: str) -> int:
-        """The highest seq ever stored in ``room`` (0 for a room never written)."""
-        cached = self._last_seq.get(room)
-        if cached is None:
-            row = self._conn.execute(
-                "SELECT last_seq FROM rooms WHERE room = ?", (room,)
-            ).fetchone()
-            cached = self._last_seq[room] = row[0] if row else 0
-        return cached
-
-    def add(self, message: Message) -> None:
-        """Put ``message`` into the open transaction; not durable until :meth:`commit`."""
-        expected = self.last_seq(message.room) + 1
-        if message.seq != expected:
-            raise ValueError(f"room {message.room}: seq {message.seq} added, {expected} expected")
-        m = message
-        self._write(
-            f"INSERT INTO messages ({_COLUMNS}, sender_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (m.room, m.seq, m.sender, m.color, m.text, m.ts, m.id, int(m.action),
-             name_key(m.sender)),
-        )
-        self._write(
-            "INSERT INTO rooms (room, last_seq) VALUES (?, ?)"
-            " ON CONFLICT (room) DO UPDATE SET last_seq = excluded.last_seq",
-            (m.room, m.seq),
-        )
-        self._last_seq[m.room] = m.seq
-        self._pending += 1
-
-    def _write(
-        self, sql: str, params: tuple[object, ...], what: str = "cannot write"
-    ) -> sqlite3.Cursor:
-        """Run one statement in the open transaction (opening it if need be)."""
-        try:
-            if not self._conn.in_transaction:
-                self._conn.execute("BEGIN IMMEDIATE")
-            return self._conn.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise self._rollback(what, exc) from exc
-
-    def _rollback(self, what: str, exc: sqlite3.Error) -> StoreError:
-        lost, self._pending = self._pending, 0
-        # The cached counters may count rows that are gone now; reread them.
-        self._last_seq.clear()
-        # After an I/O error SQLite may have rolled back already; `exc` says why.
-        if self._conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("ROLLBACK")
-        error = self._error(what, exc)
-        if lost:
-            error.add_note(f"{lost} message(s) added since the last commit were not stored")
-        return error
-
-    def commit(self) -> None:
-        """Make every message added since the last commit durable, in one transaction."""
-        if not self._conn.in_transaction:
-            return
-        try:
-            self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise self._rollback("cannot write", exc) from exc
-        self._pending = 0
-
-    def _select(self, where: str, order: str, params: tuple[object, ...]) -> list[Message]:
-        # `where` and `order` are fixed strings of this module, never user input.
-        rows: list[_Row] = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM messages WHERE {where} ORDER BY seq {order} LIMIT ?",
-            params,
-        ).fetchall()
-        messages = [_message(row) for row in rows]
-        if order == "DESC":
-            messages.reverse()
-        return messages
-
-    def latest(self, room: str, limit: int) -> list[Message]:
-        """The ``limit`` most recent messages of ``room``, oldest first."""
-        return self._select("room = ?", "DESC", (room, limit))
-
-    def after(self, room: str, seq: int, limit: int) -> tuple[list[Message], bool]:
-        """Messages above ``seq``: the most recent ``limit`` and whether some were left out."""
-        # One extra row tells whether more than `limit` exist without a COUNT.
-        messages = self._select("room = ? AND seq > ?", "DESC", (room, seq, limit + 1))
-        if len(messages) > limit:
-            return messages[len(messages) - limit:], True
-        return messages, False
-
-    def page_after(self, room: str, seq: int, limit: int) -> list[Message]:
-        """The first ``limit`` messages above ``seq``, oldest first (paging forward)."""
-        return self._select("room = ? AND seq > ?", "ASC", (room, seq, limit))
-
-    def before(self, room: str, seq: int, limit: int) -> list[Message]:
-        """The ``limit`` messages just below ``seq``, oldest first (paging back)."""
-        return self._select("room = ? AND seq < ?", "DESC", (room, seq, limit))
-
-    def has_room(self, room: str) -> bool:
-        """Whether ``room`` has any stored message."""
-        row = self._conn.execute("SELECT 1 FROM messages WHERE room = ? LIMIT 1", (room,))
-        return row.fetchone() is not None
-
-    def recent_ids(self, sender: str, room: str, limit: int) -> list[Message]:
-        """The last ``limit`` messages with an id from ``sender`` (any case) in ``room``."""
-        return self._select(
-            "sender_key = ? AND room = ? AND client_id IS NOT NULL", "DESC",
-            (name_key(sender), room, limit),
-        )
-
-    def prune(self, older_than_ts: float) -> int:
-        """Delete messages older than ``older_than_ts``; the numbering is kept."""
-        deleted = self._write(
-            "DELETE FROM messages WHERE ts < ?", (older_than_ts,), what="cannot prune"
-        )
-        # Committing messages added before the prune early is harmless: they
-        # are only acknowledged after the caller's own commit.
-        self.commit()
-        return deleted.rowcount
-
-    def save_session(self, session: StoredSession) -> None:
-        """Create or replace a user's session, in the open transaction."""
-        self._write(
-            "INSERT INTO sessions (name_key, digest, color, active, seen_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name_key) DO UPDATE SET"
-            " digest = excluded.digest, color = excluded.color, active = excluded.active,"
-            " seen_at = excluded.seen_at",
-            (session.name_key, session.digest, session.color, int(session.active),
-             session.seen_at),
-        )
-
-    def drop_session(self, name_key: str) -> None:
-        """Forget a user's session, in the open transaction."""
-        self._write("DELETE FROM sessions WHERE name_key = ?", (name_key,))
-
-    def sessions(self) -> list[StoredSession]:
-        """Every stored session."""
-        rows = self._conn.execute(
-            "SELECT name_key, digest, color, active, seen_at FROM sessions"
-        ).fetchall()
-        return [StoredSession(k, d, c, bool(a), t) for k, d, c, a, t in rows]
+    def prune(self, older_than_ts: float, done: PruneDone) -> None:
+        """Delete messages older than ``older_than_ts``; numbering is kept. Reports the count."""
+        ...
 
     def close(self) -> None:
-        """Commit what is pending and close the file."""
-        if self._closed:
-            return
-        self._closed = True
+        """Finish what is pending and release the store."""
+        ...
+
+
+class SyncStore(ABC):
+    """The :class:`HistoryStore` calls, for a store whose own methods block briefly.
+
+    Subclasses provide the plain operations; every ``done`` here is called
+    before the method returns.
+    """
+
+    # -- what a subclass provides -----------------------------------------------
+
+    @abstractmethod
+    def add(self, message: Message) -> None:
+        """Put ``message`` into the open transaction."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def save_session(self, session: StoredSession) -> None:
+        """Create or replace a session, in the open transaction."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def drop_session(self, name_key: str) -> None:
+        """Forget a session, in the open transaction."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Make the open transaction durable (or roll it back and raise StoreError)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def messages_between(self, room: str, above: int, up_to: int, limit: int,
+                         newest: bool) -> list[Message]:
+        """At most ``limit`` messages with ``above < seq <= up_to``, oldest first.
+
+        ``newest`` picks the highest such seqs, otherwise the lowest.
+        """
+        raise NotImplementedError
+
+    @abstractmethod
+    def recent_ids(self, sender: str, room: str, limit: int) -> list[Message]:
+        """The last ``limit`` messages with an id from ``sender`` (any case) in ``room``."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def delete_older(self, older_than_ts: float) -> int:
+        """Delete messages older than ``older_than_ts`` and commit; returns how many."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def last_seqs(self) -> dict[str, int]:
+        """Every room's counter."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def sessions(self) -> list[StoredSession]:
+        """Every stored session."""
+        raise NotImplementedError
+
+    # -- the HistoryStore interface ------------------------------------------------
+
+    def load_state(self) -> StoredState:
+        """Room counters and sessions."""
+        return StoredState(self.last_seqs(), tuple(self.sessions()))
+
+    def submit(self, batch: WriteBatch, done: WriteDone) -> None:
+        """Write and commit ``batch`` in one transaction."""
         try:
-            self.commit()
-        finally:
-            self._conn.close()
+            self.apply(batch)
+        except StoreError as exc:
+            done(batch, exc)
+        else:
+            done(batch, None)
+
+    def apply(self, batch: WriteBatch) -> None:
+        """Write and commit ``batch``; raises StoreError with nothing of it kept."""
+        for write in batch.writes:
+            if isinstance(write, Append):
+                self.add(write.message)
+            elif isinstance(write, SaveSession):
+                self.save_session(write.session)
+            elif isinstance(write, DropSession):
+                self.drop_session(write.name_key)
+        self.commit()
+
+    def fetch(self, read: Read, done: ReadDone) -> None:
+        """Answer ``read`` now."""
+        try:
+            result = self.answer(read)
+        except StoreError as exc:
+            done(read, exc)
+        else:
+            done(read, result)
+
+    def answer(self, read: Read) -> ReadResult:
+        """What ``read`` asks for."""
+        if isinstance(read, LoadIds):
+            return ReadResult(self.recent_ids(read.sender_key, read.room, read.limit))
+        return self._page(read)
+
+    def _page(self, read: LoadHistory) -> ReadResult:
+        room, seq, limit, up_to = read.room, read.seq, read.limit, read.up_to
+        if read.page is Page.LATEST:
+            return ReadResult(self.messages_between(room, 0, up_to, limit, newest=True))
+        if read.page is Page.RESUME:
+            # One extra row tells whether more than `limit` exist without a count.
+            found = self.messages_between(room, seq, up_to, limit + 1, newest=True)
+            if len(found) > limit:
+                return ReadResult(found[len(found) - limit:], truncated=True)
+            return ReadResult(found)
+        if read.page is Page.AFTER:
+            return ReadResult(self.messages_between(room, seq, up_to, limit, newest=False))
+        return ReadResult(self.messages_between(room, 0, min(seq - 1, up_to), limit, newest=True))
+
+    def prune(self, older_than_ts: float, done: PruneDone) -> None:
+        """Delete old messages now."""
+        try:
+            removed = self.delete_older(older_than_ts)
+        except StoreError as exc:
+            done(exc)
+        else:
+            done(removed)
 
 
 def default_history_path(app_name: str = "chattycat") -> pathlib.Path:

@@ -11,20 +11,19 @@ from hypothesis import strategies as st
 
 from chattycat.protocol.messages import Hello, Join, Welcome
 from chattycat.server.colors import PALETTE, contrast_ratio, pick_color
+from chattycat.server.memory_store import MemoryStore
 from chattycat.server.state import ChatState, RoomsConfig, Send
-from chattycat.server.store import SQLiteStore
+from tests.server.driving import Driven
 
 START = 1_000.0
 
 
 @pytest.fixture
-def state() -> Iterator[ChatState]:
-    store = SQLiteStore(":memory:")
-    yield ChatState(store, RoomsConfig(flood_rate_per_s=0.0))
-    store.close()
+def state() -> Iterator[Driven]:
+    yield Driven(ChatState(RoomsConfig(flood_rate_per_s=0.0)), MemoryStore())
 
 
-def sign_in(state: ChatState, conn: int, name: str, **hello: object) -> Welcome:
+def sign_in(state: Driven, conn: int, name: str, **hello: object) -> Welcome:
     state.connect(conn, START)
     effect = state.receive(conn, Hello(name, **hello), START)[0]  # type: ignore[arg-type]
     assert isinstance(effect, Send) and isinstance(effect.frame, Welcome)
@@ -71,7 +70,7 @@ def test_pick_color_breaks_ties_by_use_on_the_whole_server() -> None:
 
 
 def test_users_joining_the_lobby_get_distinct_colors_while_the_palette_lasts(
-    state: ChatState,
+    state: Driven,
 ) -> None:
     colors = [sign_in(state, conn, f"user{conn}").color for conn in range(len(PALETTE) + 4)]
     assert len(set(colors[: len(PALETTE)])) == len(PALETTE)
@@ -79,7 +78,7 @@ def test_users_joining_the_lobby_get_distinct_colors_while_the_palette_lasts(
 
 
 def test_a_newcomer_resuming_into_a_room_gets_a_color_distinct_from_its_members(
-    state: ChatState,
+    state: Driven,
 ) -> None:
     sign_in(state, 1, "alice")
     bob = sign_in(state, 2, "bob")
@@ -89,7 +88,7 @@ def test_a_newcomer_resuming_into_a_room_gets_a_color_distinct_from_its_members(
 
 
 def test_a_returning_user_gets_a_color_distinct_from_the_rooms_it_joins(
-    state: ChatState,
+    state: Driven,
 ) -> None:
     alice = sign_in(state, 1, "alice")
     sign_in(state, 2, "bob")

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from chattycat.protocol.messages import Message
-from chattycat.server.store import SQLiteStore
-from tests.conftest import InProcessServer, StartInProcess, StartServer
+from chattycat.server.sqlite_store import SQLiteStore
+from tests.conftest import FakeClock, InProcessServer, StartInProcess, StartServer
 from tests.wire import ConnectionClosed, Frame, WireClient, frame_bytes
 
 COLOR_RE = re.compile(r"#[0-9a-f]{6}")
@@ -403,22 +403,32 @@ def test_welcome_carries_every_member_then_the_default_room_is_joined(
 def test_connection_without_hello_is_closed_after_the_handshake_timeout(
     chat_server: StartInProcess,
 ) -> None:
-    server = chat_server(handshake_timeout_s=0.5)
+    clock = FakeClock()
+    server = chat_server(handshake_timeout_s=10.0, clock=clock)
     client = server.connect()
-    started = time.monotonic()
+    client.send({"type": "ping", "token": "here"})  # the server has taken the connection
+    assert client.recv()["code"] == "hello_required"
+    clock.advance(9.75)
+    server.call(server.server.tick)
+    client.send({"type": "ping", "token": "still there?"})
+    assert client.recv()["code"] == "hello_required"  # not closed yet
+    clock.advance(0.25)
+    server.call(server.server.tick)
     client.expect_eof(timeout_s=5)
-    assert time.monotonic() - started >= 0.4
 
 
 def test_failed_hellos_do_not_extend_the_handshake_timeout(chat_server: StartInProcess) -> None:
-    server = chat_server(handshake_timeout_s=0.5)
+    clock = FakeClock()
+    server = chat_server(handshake_timeout_s=10.0, clock=clock)
     client = server.connect()
-    deadline = time.monotonic() + 5
-    with pytest.raises(ConnectionClosed):
-        while time.monotonic() < deadline:
-            client.send({"type": "hello", "name": "bad name", "protocol": 1})
-            client.recv(1)
-            time.sleep(0.05)
+    client.send({"type": "ping", "token": "here"})  # the server has taken the connection
+    assert client.recv()["code"] == "hello_required"
+    for _ in range(5):
+        clock.advance(2.0)
+        client.send({"type": "hello", "name": "bad name", "protocol": 1})
+        assert client.recv()["code"] == "bad_name"
+    server.call(server.server.tick)
+    client.expect_eof(timeout_s=5)
 
 
 # ---------------------------------------------------------------------------
@@ -777,33 +787,41 @@ def test_ping_gets_pong_with_token_and_ref(server: InProcessServer) -> None:
 def test_server_pings_a_silent_connection_and_an_answer_keeps_it(
     chat_server: StartInProcess,
 ) -> None:
-    server = chat_server(heartbeat_s=0.5)
+    clock = FakeClock()
+    server = chat_server(heartbeat_s=30, clock=clock)
     client = server.user("alice")
-    assert client.welcome["heartbeat"] == 0.5  # type: ignore[index]
+    assert client.welcome["heartbeat"] == 30  # type: ignore[index]
+    clock.advance(29.75)
+    server.call(server.server.tick)
+    alive(client)  # heard just now: no ping due yet
     for _ in range(3):
+        clock.advance(30.0)
+        server.call(server.server.tick)
         ping = client.recv_until("ping", timeout_s=3)
         client.send({"type": "pong", "token": ping.get("token")})
-    alive(client)
+        alive(client)
 
 
 def test_connection_silent_after_a_server_ping_is_closed(chat_server: StartInProcess) -> None:
-    server = chat_server(heartbeat_s=0.5)
+    clock = FakeClock()
+    server = chat_server(heartbeat_s=30, clock=clock)
     client = server.user("alice")
-    started = time.monotonic()
-    client.recv_until("ping", timeout_s=3)
-    pinged = time.monotonic()
     watcher = server.user("watcher")
+    clock.advance(30.0)
+    watcher.send({"type": "ping", "token": "w"})  # the watcher keeps talking
+    watcher.recv_until("pong")
+    server.call(server.server.tick)
+    client.recv_until("ping", timeout_s=3)
+    clock.advance(29.75)
+    watcher.send({"type": "ping", "token": "w"})
+    watcher.recv_until("pong")
+    server.call(server.server.tick)
+    alive_before = client.sock.fileno() >= 0
+    clock.advance(0.25)
+    server.call(server.server.tick)
     client.expect_eof(timeout_s=3)
-    assert pinged - started >= 0.4
-    assert time.monotonic() - pinged >= 0.4
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        frame = watcher.recv(3)
-        if frame["type"] == "ping":
-            watcher.send({"type": "pong", "token": frame.get("token")})
-        elif frame["type"] == "parted":
-            assert (frame["name"], frame["reason"]) == ("alice", "disconnected")
-            break
+    parted = watcher.recv_until("parted", timeout_s=3)
+    assert alive_before and (parted["name"], parted["reason"]) == ("alice", "disconnected")
 
 
 def test_heartbeat_zero_disables_server_pings(server: InProcessServer) -> None:

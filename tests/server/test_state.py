@@ -46,7 +46,8 @@ from chattycat.protocol.messages import (
 )
 from chattycat.server.colors import PALETTE
 from chattycat.server.state import ChatState, Close, ConnId, ConnState, Effect, RoomsConfig, Send
-from chattycat.server.store import SQLiteStore
+from chattycat.server.memory_store import MemoryStore
+from tests.server.driving import Driven
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -57,7 +58,7 @@ Delivery = tuple[Any, Any]
 
 
 class Chat:
-    """A ChatState on an in-memory store, a clock, and the sessions handed out.
+    """A ChatState driven against an in-memory store, a clock, and the sessions handed out.
 
     Flood control is off unless a test configures it, so that tests which send
     many requests at one instant are not rate limited by accident.
@@ -65,8 +66,8 @@ class Chat:
 
     def __init__(self, **config: Any) -> None:
         config.setdefault("flood_rate_per_s", 0.0)
-        self.store = SQLiteStore(":memory:")
-        self.state = ChatState(self.store, RoomsConfig(**config))
+        self.store = MemoryStore()
+        self.state = Driven(ChatState(RoomsConfig(**config)), self.store)
         self.now = START
         self.sessions: dict[str, str] = {}
 
@@ -88,7 +89,7 @@ class Chat:
 
     def store_messages(self, room: str, count: int, sender: str = "old") -> list[Message]:
         """Put ``count`` messages into the store directly (the room must have no members)."""
-        start = self.store.last_seq(room)
+        start = self.state.last_seq(room)
         messages = [
             Message(room, start + i, sender, RED, f"{room} #{start + i}", START + i)
             for i in range(1, count + 1)
@@ -96,6 +97,7 @@ class Chat:
         for message in messages:
             self.store.add(message)
         self.store.commit()
+        self.state.restore(self.now, sessions=False)  # as if the server started on this store
         return messages
 
 
@@ -441,7 +443,7 @@ def test_say_when_not_member_is_not_in_room(chat: Chat) -> None:
     chat.sign_in(1, "alice")
     effects = chat.send(1, Say("dev", "hi", ref="s"))
     assert errors(effects) == [({1}, "not_in_room", "s", None)]
-    assert chat.store.last_seq("dev") == 0
+    assert chat.state.last_seq("dev") == 0
 
 
 def test_seq_starts_at_1_and_grows_by_1_per_message_in_each_room(chat: Chat) -> None:
@@ -466,7 +468,7 @@ def test_say_with_a_repeated_id_resends_the_original_to_the_sender_alone(chat: C
     chat.now += 30
     effects = chat.say(1, "lobby", "hi again?", id="c-1")
     assert deliveries(effects) == [({1}, original)]
-    assert chat.store.last_seq("lobby") == 1
+    assert chat.state.last_seq("lobby") == 1
 
 
 def test_say_with_a_repeated_id_is_idempotent_across_reconnects(chat: Chat) -> None:
@@ -475,7 +477,7 @@ def test_say_with_a_repeated_id_is_idempotent_across_reconnects(chat: Chat) -> N
     chat.state.disconnected(1, START)
     chat.sign_in(2, "alice", session=chat.sessions["alice"])
     assert deliveries(chat.say(2, "lobby", "hi", id="c-1")) == [({2}, original)]
-    assert chat.store.last_seq("lobby") == 1
+    assert chat.state.last_seq("lobby") == 1
 
 
 def test_the_same_id_from_another_user_or_room_is_a_new_message(chat: Chat) -> None:
@@ -493,10 +495,10 @@ def test_idempotence_remembers_the_last_1000_ids_and_forgets_the_1001st_oldest(
     chat.sign_in(1, "alice")
     for i in range(1001):
         chat.say(1, "lobby", f"m{i}", id=f"id-{i}")
-    assert chat.store.last_seq("lobby") == 1001
+    assert chat.state.last_seq("lobby") == 1001
     # id-1 is the oldest one still remembered: resent, not stored
     assert seqs(messages_in(chat.say(1, "lobby", "m1", id="id-1"))) == [2]
-    assert chat.store.last_seq("lobby") == 1001
+    assert chat.state.last_seq("lobby") == 1001
     # id-0 fell out of the window: stored as a new message
     assert seqs(messages_in(chat.say(1, "lobby", "m0", id="id-0"))) == [1002]
 
@@ -513,8 +515,8 @@ def test_whisper_is_not_stored(chat: Chat) -> None:
     chat.sign_in(1, "alice")
     chat.sign_in(2, "bob")
     chat.send(1, WhisperTo("bob", "psst"))
-    assert chat.store.last_seq("lobby") == 0
-    assert not chat.store.has_room("lobby")
+    assert chat.state.last_seq("lobby") == 0
+    assert chat.store.all_messages("lobby") == []
 
 
 def test_a_retried_whisper_id_goes_back_to_the_sender_alone(chat: Chat) -> None:
@@ -628,7 +630,7 @@ def test_nick_keeps_idempotence_per_name_without_hoarding_old_names_windows(
     # Back under the first name: its retry is still recognised (from the store).
     assert deliveries(chat.say(1, "lobby", "hi", id="c-1")) == [({1}, original)]
     # Only the current name's window is held in memory.
-    assert list(chat.state._windows) == [("alice", "lobby")]
+    assert list(chat.state.machine._windows._windows) == [("alice", "lobby")]
 
 
 def test_a_say_retried_after_a_nick_is_still_recognised(chat: Chat) -> None:
@@ -638,7 +640,7 @@ def test_a_say_retried_after_a_nick_is_still_recognised(chat: Chat) -> None:
     (original,) = messages_in(chat.say(1, "lobby", "hi", id="c-1"))
     chat.send(1, Nick("al"))
     assert deliveries(chat.say(1, "lobby", "hi", id="c-1")) == [({1}, original)]
-    assert chat.store.last_seq("lobby") == 1
+    assert chat.state.last_seq("lobby") == 1
 
 
 def test_nick_with_a_bad_name_is_bad_name(chat: Chat) -> None:
@@ -808,7 +810,7 @@ def test_resume_joins_exactly_the_named_rooms_and_sends_messages_after_their_seq
     assert deliveries(effects)[1:] == [
         ({1}, Joined("dev", "alice", RED, START)),
         ({1}, Roster("dev", (Member("alice", RED),))),
-        ({1}, History("dev", tuple(chat.store.page_after("dev", 7, 10)))),
+        ({1}, History("dev", tuple(chat.store.all_messages("dev")[7:17]))),
         ({1}, Joined("ops", "alice", RED, START)),
         ({1}, Roster("ops", (Member("alice", RED),))),
         ({1}, History("ops", ())),
@@ -861,7 +863,7 @@ def test_rate_limited_say_echoes_its_id_and_is_not_carried_out() -> None:
     (error,) = errors(effects)
     assert error[:2] == ({1}, "rate_limited")
     assert "c-2" in (error[2], error[3])
-    assert chat.store.last_seq("lobby") == 1
+    assert chat.state.last_seq("lobby") == 1
 
 
 def test_flood_bucket_refills_at_the_configured_rate() -> None:
@@ -1005,7 +1007,7 @@ def test_the_largest_message_accepted_under_max_frame_still_fits_in_a_history_fr
     for size in range(700, 1000, 4):
         if errors(chat.say(1, "lobby", "x" * size)):
             break
-    assert 1 < chat.store.last_seq("lobby") < 75  # some were accepted, then one was not
+    assert 1 < chat.state.last_seq("lobby") < 75  # some were accepted, then one was not
     effects = chat.send(1, HistoryQuery("lobby", ref="r" * 64))
     assert history_frames(effects)
     assert all(len(to_payload(e.frame)) <= 1024 for e in effects if isinstance(e, Send))
@@ -1055,7 +1057,7 @@ def test_say_whose_message_frame_would_exceed_max_frame_is_bad_request() -> None
     chat.sign_in(1, "alice")
     effects = chat.say(1, "lobby", "x" * 2000)
     assert [code for _, code, _, _ in errors(effects)] == ["bad_request"]
-    assert chat.store.last_seq("lobby") == 0
+    assert chat.state.last_seq("lobby") == 0
 
 
 def test_error_code_values_match_the_protocol() -> None:

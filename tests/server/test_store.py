@@ -18,17 +18,13 @@ from hypothesis import strategies as st
 
 from chattycat.errors import StoreError
 from chattycat.protocol.messages import Message
-from chattycat.server.store import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    SQLiteStore,
-    StoredSession,
-    default_history_path,
-)
+from chattycat.server.effects import StoredSession
+from chattycat.server.sqlite_store import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from chattycat.server.store import default_history_path
 
 pytestmark = pytest.mark.timeout(60)
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def make(room: str, seq: int, sender: str = "alice", *, id: str | None = None,
@@ -166,7 +162,7 @@ def test_prune_deletes_old_messages_and_keeps_numbering(db: pathlib.Path) -> Non
     store = SQLiteStore(db)
     fill(store, "lobby", 5)  # ts 1001..1005
     fill(store, "dev", 2)  # ts 1001..1002
-    assert store.prune(1004.0) == 5
+    assert store.delete_older(1004.0) == 5
     assert seqs(store.latest("lobby", 10)) == [4, 5]
     assert not store.has_room("dev")
     store.close()
@@ -187,7 +183,7 @@ def test_sigkill_with_an_open_transaction_keeps_exactly_the_committed(
     script = textwrap.dedent(f"""
         import sys, time
         from chattycat.protocol.messages import Message
-        from chattycat.server.store import SQLiteStore
+        from chattycat.server.sqlite_store import SQLiteStore
         store = SQLiteStore({str(db)!r})
         for seq in range(1, 21):
             store.add(Message("lobby", seq, "alice", "#000000", "ok", 1.0 + seq))

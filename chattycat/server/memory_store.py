@@ -1,0 +1,127 @@
+"""The in-memory history store: what ``--db :memory:`` runs on, and what tests drive.
+
+It keeps the same promises as the SQLite store (a batch is applied whole or
+not at all, numbering is never reset by pruning) without a file, so a state
+machine test can run thousands of steps without SQLite, and fail or delay a
+commit at will.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+
+from chattycat.errors import StoreError
+from chattycat.protocol.messages import Message, name_key
+from chattycat.server.effects import Append, StoredSession, WriteBatch
+from chattycat.server.store import SyncStore
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore(SyncStore):
+    """Messages per room in seq order, sessions by name key; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._messages: dict[str, list[Message]] = {}
+        self._seqs: dict[str, list[int]] = {}  # parallel to _messages, for bisect
+        self._last_seq: dict[str, int] = {}
+        self._sessions: dict[str, StoredSession] = {}
+        # (sender name key, room) -> that sender's messages with an id, oldest first.
+        self._with_ids: dict[tuple[str, str], list[Message]] = {}
+        self._transaction: list[tuple[str, object]] = []
+
+    # -- writes (buffered until commit, so a batch lands whole) -----------------
+
+    def add(self, message: Message) -> None:
+        """Put ``message`` into the open transaction."""
+        self._transaction.append(("add", message))
+
+    def save_session(self, session: StoredSession) -> None:
+        """Create or replace a session, in the open transaction."""
+        self._transaction.append(("save", session))
+
+    def drop_session(self, name_key: str) -> None:
+        """Forget a session, in the open transaction."""
+        self._transaction.append(("drop", name_key))
+
+    def apply(self, batch: WriteBatch) -> None:
+        """Check the batch's numbering first, then write it whole."""
+        expected = dict(self._last_seq)
+        for write in batch.writes:
+            if isinstance(write, Append):
+                m = write.message
+                if m.seq != expected.get(m.room, 0) + 1:
+                    self._transaction.clear()
+                    raise StoreError(f"room {m.room}: seq {m.seq} out of order")
+                expected[m.room] = m.seq
+        super().apply(batch)
+
+    def commit(self) -> None:
+        """Apply the open transaction."""
+        transaction, self._transaction = self._transaction, []
+        for kind, item in transaction:
+            if kind == "add":
+                assert isinstance(item, Message)
+                self._messages.setdefault(item.room, []).append(item)
+                self._seqs.setdefault(item.room, []).append(item.seq)
+                self._last_seq[item.room] = item.seq
+                if item.id is not None:
+                    self._with_ids.setdefault((name_key(item.sender), item.room), []).append(item)
+            elif kind == "save":
+                assert isinstance(item, StoredSession)
+                self._sessions[item.name_key] = item
+            else:
+                assert isinstance(item, str)
+                self._sessions.pop(item, None)
+
+    # -- reads -----------------------------------------------------------------
+
+    def messages_between(self, room: str, above: int, up_to: int, limit: int,
+                         newest: bool) -> list[Message]:
+        """At most ``limit`` messages with ``above < seq <= up_to``, oldest first."""
+        seqs = self._seqs.get(room)
+        if not seqs or limit <= 0:
+            return []
+        low = bisect.bisect_right(seqs, above)
+        high = bisect.bisect_right(seqs, up_to)
+        if high - low > limit:
+            low, high = (high - limit, high) if newest else (low, low + limit)
+        return self._messages[room][low:high]
+
+    def recent_ids(self, sender: str, room: str, limit: int) -> list[Message]:
+        """The last ``limit`` messages with an id from ``sender`` (any case) in ``room``."""
+        found = self._with_ids.get((name_key(sender), room), [])
+        return found[-limit:] if limit > 0 else []
+
+    def last_seqs(self) -> dict[str, int]:
+        """Every room's counter."""
+        return dict(self._last_seq)
+
+    def sessions(self) -> list[StoredSession]:
+        """Every stored session."""
+        return list(self._sessions.values())
+
+    def all_messages(self, room: str) -> list[Message]:
+        """Every stored message of ``room``, oldest first (for tests and tools)."""
+        return list(self._messages.get(room, ()))
+
+    # -- upkeep ----------------------------------------------------------------
+
+    def delete_older(self, older_than_ts: float) -> int:
+        """Delete messages older than ``older_than_ts``; the counters stay."""
+        removed = 0
+        for room, messages in self._messages.items():
+            kept = [m for m in messages if m.ts >= older_than_ts]
+            removed += len(messages) - len(kept)
+            self._keep(room, kept)
+        for pair, messages in self._with_ids.items():
+            self._with_ids[pair] = [m for m in messages if m.ts >= older_than_ts]
+        return removed
+
+    def _keep(self, room: str, messages: Iterable[Message]) -> None:
+        self._messages[room] = list(messages)
+        self._seqs[room] = [m.seq for m in self._messages[room]]
+
+    def close(self) -> None:
+        """Nothing to release."""
