@@ -22,8 +22,7 @@ Which request may come in which connection state is the table ``_HANDLERS``
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from hmac import compare_digest
 from typing import Any
 
@@ -35,37 +34,30 @@ from chattycat.protocol.messages import (
     Hello,
     HistoryQuery,
     Join,
-    Joined,
-    Member,
     Message,
     Nick,
     Notice,
     Part,
-    Parted,
     Ping,
     Pong,
     Quit,
-    Renamed,
     Request,
-    RoomInfo,
     Rooms,
     Say,
     Welcome,
-    Whisper,
     WhisperTo,
     Who,
     decode_payload,
     name_key,
     parse_request,
-    to_payload,
 )
 from chattycat.server.colors import pick_color
+from chattycat.server.directory import Directory
 from chattycat.server.effects import (
     Close,
     ConnId,
     Effect,
     LoadHistory,
-    LoadIds,
     Now,
     Page,
     Read,
@@ -73,30 +65,17 @@ from chattycat.server.effects import (
     StoredState,
     StoreWork,
 )
-from chattycat.server.fit import HISTORY_ENVELOPE_BYTES, fit_history, fit_room_list, fit_roster
-from chattycat.server.idempotence import IdWindows
+from chattycat.server.history import HistoryReplies
 from chattycat.server.ledger import Ledger
-from chattycat.server.model import (
-    Connection,
-    ConnState,
-    Pending,
-    Room,
-    RoomsConfig,
-    User,
-)
+from chattycat.server.messaging import Messaging, Then
+from chattycat.server.model import Connection, ConnState, RoomsConfig, User
 from chattycat.server.output import OutputQueue
-from chattycat.server.sessions import SessionBook, new_secret, secret_digest
+from chattycat.server.sessions import SessionBook, new_secret
 
 __all__ = ["ChatState", "Close", "ConnId", "ConnState", "Effect", "Now", "RoomsConfig", "Send"]
 
 # A quit reason is repeated to every room in a parted frame; keep it short.
 MAX_REASON_CHARS = 200
-# Whisper ids remembered per user, so a retried whisper is not delivered twice.
-WHISPER_WINDOW = 100
-STORE_LOST_TEXT = "the message could not be stored; send it again"
-
-# What to do with a read's answer: (connection, its user, messages, truncated).
-_Then = Callable[[Connection, User, Sequence[Message], bool], None]
 
 
 def _error(code: ErrorCode, message: str) -> ProtocolError:
@@ -112,11 +91,6 @@ def _frame_type(payload: bytes) -> str | None:
     return kind
 
 
-def _quote(value: str) -> str:
-    """Peer-supplied text for an error message, cut so the reply stays small."""
-    return repr(value if len(value) <= 40 else value[:40] + "...")
-
-
 def _request_id(request: Request) -> str | None:
     return request.id if isinstance(request, Say | WhisperTo) else None
 
@@ -127,17 +101,16 @@ class ChatState:
     def __init__(self, config: RoomsConfig | None = None) -> None:
         self.config = config or RoomsConfig()
         self._conns: dict[ConnId, Connection] = {}
-        self._users: dict[str, User] = {}
-        self._rooms: dict[str, Room] = {}
-        self._ledger = Ledger()
-        self._sessions = SessionBook(self.config.session_ttl_s, self._ledger.write)
-        self._windows = IdWindows(self.config.idempotence_window)
-        self._whispers: dict[str, OrderedDict[str, Whisper]] = {}
         self._out = OutputQueue()
-        # Reads whose answer someone waits for: read -> (connection, request, then).
-        self._awaited: dict[int, tuple[ConnId, Request, _Then]] = {}
-        # History reads that fill a place in the output: read -> (conn, room, ref, truncated).
-        self._history: dict[int, tuple[ConnId, str, Any]] = {}
+        self._ledger = Ledger()
+        self._directory = Directory(self._out, self.config.max_frame)
+        self._history = HistoryReplies(self._ledger, self._out, self.config.max_frame,
+                                       self._is_active)
+        self._sessions = SessionBook(self.config.session_ttl_s, self._ledger.write)
+        self._messaging = Messaging(self.config, self._ledger, self._out, self._directory,
+                                    self._await)
+        # Reads whose answer a request waits for: read -> (connection, request, then).
+        self._awaited: dict[int, tuple[ConnId, Request, Then]] = {}
         self._ping_counter = 0
 
     # -- inputs: start ----------------------------------------------------------
@@ -217,8 +190,8 @@ class ChatState:
             elif conn.state is ConnState.ACTIVE and self.config.heartbeat_s > 0:
                 self._check_liveness(conn, now)
         for key, digest in self._sessions.expire(now.wall):
-            self._windows.forget(key)
-            self._whispers.pop(digest, None)
+            self._messaging.windows.forget(key)
+            self._messaging.session_over(digest)
         return self._flush()
 
     def shutdown(self) -> list[Effect]:
@@ -249,7 +222,7 @@ class ChatState:
     def store_busy(self) -> bool:
         """Whether the store has work to take or owes an answer."""
         return (self._ledger.has_work() or self._ledger.in_flight() is not None
-                or bool(self._history) or bool(self._awaited))
+                or self._history.pending() or bool(self._awaited))
 
     def committed(self, batch_id: int, now: Now) -> list[Effect]:
         """The store made batch ``batch_id`` durable: its messages may go out."""
@@ -262,51 +235,31 @@ class ChatState:
         lost = self._ledger.failed(batch_id)
         if lost is None:
             return self._flush()
-        failed = {(p.message.room, p.message.seq): p for p in lost}
-        for room in {room for room, _seq in failed}:
-            self._windows.forget_above(room, self._ledger.last_seq(room))
-
-        def replace(send: Send) -> Iterable[Effect]:
-            frame = send.frame
-            pending = failed.get((frame.room, frame.seq)) if isinstance(frame, Message) else None
-            if pending is None:
-                return (send,)
-            return self._lost(pending, send.conns)
-
-        self._out.rewrite(replace)
-        self._out.release_batches()
+        self._messaging.undo(lost)
         return self._flush()
 
     def loaded(self, read: int, messages: Sequence[Message], truncated: bool,
                now: Now) -> list[Effect]:
         """The store answered ``read``."""
-        history = self._history.pop(read, None)
-        if history is not None:
-            self._fill_history(read, history, messages, truncated)
-            return self._flush()
-        awaited = self._awaited.pop(read, None)
-        if awaited is not None:
-            self._resume(awaited, messages, truncated, now)
+        if not self._history.answered(read, messages, truncated):
+            awaited = self._awaited.pop(read, None)
+            if awaited is not None:
+                self._resume(awaited, messages, truncated, now)
         return self._flush()
 
     def load_failed(self, read: int, now: Now) -> list[Effect]:
         """The store could not answer ``read``: the asker gets ``internal``."""
-        history = self._history.pop(read, None)
+        if self._history.failed(read):
+            return self._flush()
         awaited = self._awaited.pop(read, None)
-        conn_id = history[0] if history else awaited[0] if awaited else None
-        conn = self._conns.get(conn_id) if conn_id is not None else None
-        error = _error(ErrorCode.INTERNAL, "the history store is unavailable")
-        if history is not None:
-            effects: list[Effect] = []
+        if awaited is not None:
+            conn_id, request, _then = awaited
+            conn = self._conns.get(conn_id)
             if conn is not None and conn.state is ConnState.ACTIVE:
-                frame = Error.from_exception(error.with_ref(history[2]), None)
-                effects.append(Send((conn.id,), frame))
-            self._out.fill(read, effects)
-        elif awaited is not None and conn is not None and conn.state is ConnState.ACTIVE:
-            conn.waiting = None
-            request = awaited[1]
-            self._reply_error(conn, error.with_ref(request.ref), _request_id(request))
-            self._drain_parked(conn)
+                conn.waiting = None
+                error = _error(ErrorCode.INTERNAL, "the history store is unavailable")
+                self._reply_error(conn, error.with_ref(request.ref), _request_id(request))
+                self._drain_parked(conn)
         return self._flush()
 
     # -- queries ------------------------------------------------------------
@@ -318,12 +271,11 @@ class ChatState:
 
     def user_names(self) -> list[str]:
         """Names of the users signed in now."""
-        return [user.name for user in self._users.values()]
+        return [user.name for user in self._directory.users()]
 
     def members(self, room: str) -> list[str]:
         """Names of a room's members (empty for a room nobody is in)."""
-        found = self._rooms.get(room)
-        return [] if found is None else [user.name for user in found.members.values()]
+        return self._directory.members(room)
 
     def last_seq(self, room: str) -> int:
         """The highest seq given out in ``room`` (committed or still in flight)."""
@@ -387,13 +339,13 @@ class ChatState:
 
     # -- waiting for the store -------------------------------------------------
 
-    def _await(self, conn: Connection, request: Request, read: Read, then: _Then) -> None:
+    def _await(self, conn: Connection, request: Request, read: Read, then: Then) -> None:
         """Ask the store for ``read``; ``then`` carries the request on with the answer."""
         conn.waiting = read.read
         self._awaited[read.read] = (conn.id, request, then)
         self._ledger.read(read)
 
-    def _resume(self, awaited: tuple[ConnId, Request, _Then], messages: Sequence[Message],
+    def _resume(self, awaited: tuple[ConnId, Request, Then], messages: Sequence[Message],
                 truncated: bool, now: Now) -> None:
         conn_id, request, then = awaited
         conn = self._conns.get(conn_id)
@@ -420,16 +372,16 @@ class ChatState:
         if hello.protocol != PROTOCOL_VERSION:
             raise _error(ErrorCode.UNSUPPORTED_PROTOCOL, "this server speaks protocol 1")
         key = name_key(hello.name)
-        holder = self._users.get(key)
+        holder = self._directory.user(key)
         if holder is not None:
             if self._session_matches(hello, holder.session):
                 self._take_over(conn, holder, hello, now)
                 return
             raise _error(ErrorCode.NAME_TAKEN, f"the name {hello.name} is taken")
         parked, over = self._sessions.claim(key, hello.session)
-        self._whispers.pop(over, None)  # a session nobody can resume any more
+        self._messaging.session_over(over)  # a session nobody can resume any more
         rooms = list(hello.resume or ()) or [self.config.default_room]
-        neighbours = self._colors_in(rooms)
+        neighbours = self._directory.colors_in(rooms)
         if parked is not None and hello.session is not None:
             session = hello.session
         else:
@@ -437,13 +389,13 @@ class ChatState:
         if parked is not None and parked.color not in neighbours:
             color = parked.color  # a returning user keeps its color when nobody near has it
         else:
-            color = pick_color(neighbours, (u.color for u in self._users.values()))
+            color = pick_color(neighbours, (u.color for u in self._directory.users()))
         user = User(hello.name, color, session, conn.id)
-        self._users[key] = user
+        self._directory.add(user)
         self._sessions.opened(key, session, color, now.wall)
         self._activate(conn, user, hello)
         for room in rooms:
-            self._enter(user, room, now)
+            self._directory.enter(user, room, round(now.wall, 3))
             self._send_room_state(conn, room, hello.resume, ref=hello.ref)
 
     def _take_over(self, conn: Connection, user: User, hello: Hello, now: Now) -> None:
@@ -452,16 +404,14 @@ class ChatState:
         self._out.close(old.id)
         old.state, old.user = ConnState.CLOSED, None
         old.parked.clear()
-        user.conn = conn.id
-        for room in user.rooms:
-            self._rooms[room].changed()
+        self._directory.move(user, conn.id)
         self._activate(conn, user, hello)
         wanted = list(hello.resume or ()) or list(user.rooms)
         for room in [r for r in user.rooms if r not in wanted]:
-            self._leave(user, room, "part", include_self=True)
+            self._directory.leave(user, room, "part", include_self=True)
         for room in wanted:
             if room not in user.rooms:
-                self._enter(user, room, now)
+                self._directory.enter(user, room, round(now.wall, 3))
             self._send_room_state(conn, room, hello.resume, ref=hello.ref)
 
     def _activate(self, conn: Connection, user: User, hello: Hello) -> None:
@@ -477,93 +427,32 @@ class ChatState:
     def _session_matches(hello: Hello, session: str) -> bool:
         return hello.session is not None and compare_digest(hello.session, session)
 
-    def _colors_in(self, rooms: Iterable[str]) -> list[str]:
-        return [
-            user.color for room in rooms if room in self._rooms
-            for user in self._rooms[room].members.values()
-        ]
-
     def _end(self, conn: Connection, reason: str, *, now: Now, close: bool = True) -> None:
         """Take a connection out of the chat: its rooms see it leave, its session is parked."""
         user = conn.user
         if user is not None:
-            for room in list(user.rooms):
-                self._leave(user, room, reason, include_self=False)
-            del self._users[user.key]
+            self._directory.remove(user, reason)
             self._sessions.park(user.key, user.session, user.color, now.wall)
         conn.state, conn.user = ConnState.CLOSED, None
         conn.parked.clear()
         if close:
             self._out.close(conn.id)
 
-    # -- rooms --------------------------------------------------------------
+    # -- replies --------------------------------------------------------------
 
-    def _enter(self, user: User, room_name: str, now: Now) -> None:
-        room = self._rooms.get(room_name)
-        if room is None:
-            room = self._rooms[room_name] = Room(room_name)
-        room.members[user.key] = user
-        room.changed()
-        user.rooms[room_name] = None
-        self._out.send(room.conns(), Joined(room_name, user.name, user.color, round(now.wall, 3)))
-
-    def _leave(self, user: User, room_name: str, reason: str, *, include_self: bool) -> None:
-        room = self._rooms[room_name]
-        if include_self:
-            self._out.send(room.conns(), Parted(room_name, user.name, reason))
-        del room.members[user.key]
-        del user.rooms[room_name]
-        room.changed()
-        if not include_self and room.members:
-            self._out.send(room.conns(), Parted(room_name, user.name, reason))
-        if not room.members:
-            del self._rooms[room_name]
+    def _is_active(self, conn_id: ConnId) -> bool:
+        conn = self._conns.get(conn_id)
+        return conn is not None and conn.state is ConnState.ACTIVE
 
     def _send_room_state(
         self, conn: Connection, room: str, resume: Mapping[str, int] | None, ref: Any
     ) -> None:
-        self._send_roster(conn, room, ref)
+        self._directory.send_roster(conn.id, room, ref)
         if resume and room in resume:
-            self._send_history(conn, room, Page.RESUME, resume[room],
+            self._history.send(conn.id, room, Page.RESUME, resume[room],
                                self.config.resume_history, ref)
         else:
-            self._send_history(conn, room, Page.LATEST, 0, self.config.join_history, ref)
-
-    def _send_roster(self, conn: Connection, room: str, ref: Any) -> None:
-        found = self._rooms.get(room)
-        users = [] if found is None else found.members.values()
-        members = [Member(u.name, u.color) for u in sorted(users, key=_by_name)]
-        for frame in fit_roster(room, members, self.config.max_frame, ref=ref):
-            self._out.send((conn.id,), frame)
-
-    def _send_history(self, conn: Connection, room: str, page: Page, seq: int, limit: int,
-                      ref: Any) -> None:
-        """A ``history`` reply, in its place in the output, whenever the store answers."""
-        up_to = self._ledger.last_seq(room)
-        if up_to == 0 or (page is Page.RESUME and seq >= up_to):
-            self._history_frames(conn.id, room, [], ref, False, self._out.send)
-            return  # nothing stored, or nothing newer: no need to ask
-        read = LoadHistory(self._ledger.next_read(), room, page, seq, limit, up_to)
-        self._history[read.read] = (conn.id, room, ref)
-        self._out.slot(read.read)
-        self._ledger.read(read)
-
-    def _fill_history(self, read: int, history: tuple[ConnId, str, Any],
-                      messages: Sequence[Message], truncated: bool) -> None:
-        conn_id, room, ref = history
-        effects: list[Effect] = []
-        conn = self._conns.get(conn_id)
-        if conn is not None and conn.state is ConnState.ACTIVE:
-            self._history_frames(conn_id, room, messages, ref, truncated,
-                                 lambda conns, frame: effects.append(Send(conns, frame)))
-        self._out.fill(read, effects)
-
-    def _history_frames(self, conn_id: ConnId, room: str, messages: Sequence[Message], ref: Any,
-                        truncated: bool, send: Callable[[tuple[ConnId, ...], Any], None]) -> None:
-        frames = fit_history(room, list(messages), self.config.max_frame, ref=ref,
-                             truncated=truncated)
-        for frame in frames:
-            send((conn_id,), frame)
+            self._history.send(conn.id, room, Page.LATEST, 0, self.config.join_history, ref)
 
     # -- request handlers (the table _HANDLERS maps request types to these) ---
 
@@ -572,16 +461,16 @@ class ChatState:
 
     def _on_join(self, conn: Connection, user: User, req: Join, now: Now) -> None:
         if req.room not in user.rooms:
-            self._enter(user, req.room, now)
+            self._directory.enter(user, req.room, round(now.wall, 3))
         self._send_room_state(conn, req.room, None, req.ref)
 
     def _on_part(self, conn: Connection, user: User, req: Part, now: Now) -> None:
         self._require_member(user, req.room)
-        self._leave(user, req.room, "part", include_self=True)
+        self._directory.leave(user, req.room, "part", include_self=True)
 
     def _on_who(self, conn: Connection, user: User, req: Who, now: Now) -> None:
-        if req.room in self._rooms:
-            self._send_roster(conn, req.room, req.ref)
+        if self._directory.has_members(req.room):
+            self._directory.send_roster(conn.id, req.room, req.ref)
             return
         if not self._ledger.knows(req.room):
             raise _error(ErrorCode.NO_SUCH_ROOM, f"there is no room {req.room}")
@@ -591,126 +480,40 @@ class ChatState:
         read = LoadHistory(self._ledger.next_read(), req.room, Page.LATEST, 0, 1, last)
 
         def answer(c: Connection, u: User, stored: Sequence[Message], _t: bool) -> None:
-            if not stored and req.room not in self._rooms:
+            if not stored and not self._directory.has_members(req.room):
                 raise _error(ErrorCode.NO_SUCH_ROOM, f"there is no room {req.room}")
-            self._send_roster(c, req.room, req.ref)
+            self._directory.send_roster(c.id, req.room, req.ref)
 
         self._await(conn, req, read, answer)
 
     def _on_rooms(self, conn: Connection, user: User, req: Rooms, now: Now) -> None:
-        rooms = [RoomInfo(name, len(self._rooms[name].members)) for name in sorted(self._rooms)]
-        for frame in fit_room_list(rooms, self.config.max_frame, ref=req.ref):
-            self._out.send((conn.id,), frame)
+        self._directory.send_room_list(conn.id, req.ref)
 
     def _on_say(self, conn: Connection, user: User, req: Say, now: Now) -> None:
         self._require_member(user, req.room)
-        if req.id is None:
-            self._new_message(user, req, now)
-            return
-        window = self._windows.get(user.key, req.room)
-        if window is None:
-            # First say of this user here since the server started: its earlier
-            # ids (maybe sent before a restart) are in the store.
-            ids = LoadIds(self._ledger.next_read(), user.key, req.room,
-                          self.config.idempotence_window)
-
-            def loaded(c: Connection, u: User, stored: Sequence[Message], _t: bool) -> None:
-                self._windows.load(u.key, req.room, stored)
-                self._on_say(c, u, req, now)
-
-            self._await(conn, req, ids, loaded)
-            return
-        seq = window.get(req.id)
-        if seq is None:
-            self._new_message(user, req, now)
-            return
-        pending = self._ledger.pending.get((req.room, seq))
-        if pending is not None:
-            self._out.send((conn.id,), pending.message)  # after its own commit, like the first
-            return
-        read = LoadHistory(self._ledger.next_read(), req.room, Page.AFTER, seq - 1, 1, seq)
-
-        def found(c: Connection, u: User, stored: Sequence[Message], _t: bool) -> None:
-            if stored and stored[0].seq == seq:
-                self._out.send((c.id,), stored[0])
-            else:  # pruned by retention since: it is new again
-                self._new_message(u, req, now)
-
-        self._await(conn, req, read, found)
-
-    def _new_message(self, user: User, req: Say, now: Now) -> None:
-        seq = self._ledger.last_seq(req.room) + 1
-        message = Message(req.room, seq, user.name, user.color, req.text, round(now.wall, 3),
-                          req.id, req.action)
-        self._check_fits(message)
-        opening = self._ledger.batch_opening()
-        if opening is not None:
-            self._out.barrier(opening)
-        self._ledger.append(message, user)
-        if req.id is not None:
-            window = self._windows.get(user.key, req.room)
-            if window is not None:
-                self._windows.remember(window, req.id, seq)
-        self._out.send(self._rooms[req.room].conns(), message)
-
-    def _lost(self, pending: Pending, conns: tuple[ConnId, ...]) -> Iterable[Effect]:
-        """What replaces a failed message's frame: an error, to its sender alone."""
-        sender = pending.sender
-        if sender.conn not in conns or self._users.get(sender.key) is not sender:
-            return ()
-        message = pending.message
-        exc = _error(ErrorCode.INTERNAL, STORE_LOST_TEXT)
-        exc.ref = message.id  # PROTOCOL 8: errors carry the request's ref/id
-        return (Send((sender.conn,), Error.from_exception(exc, message.id)),)
+        self._messaging.say(conn, user, req, now)
 
     def _on_whisper(self, conn: Connection, user: User, req: WhisperTo, now: Now) -> None:
-        # Keyed by session, which outlives reconnects and renames, unlike a name.
-        sent = self._whispers.setdefault(secret_digest(user.session), OrderedDict())
-        if req.id is not None and req.id in sent:
-            # A client retrying after a reconnect: whispers are not stored, but a
-            # short in-memory window keeps the retry from reaching the target twice.
-            self._out.send((conn.id,), sent[req.id])
-            return
-        target = self._users.get(name_key(req.to))
-        if target is None:
-            raise _error(ErrorCode.NO_SUCH_USER, f"{_quote(req.to)} is not online")
-        whisper = Whisper(user.name, target.name, user.color, req.text, round(now.wall, 3),
-                          req.id, req.action)
-        self._check_fits(whisper)
-        if req.id is not None:
-            sent[req.id] = whisper
-            if len(sent) > WHISPER_WINDOW:
-                sent.popitem(last=False)
-        self._out.send(tuple(dict.fromkeys((target.conn, conn.id))), whisper)
+        self._messaging.whisper(conn, user, req, now)
 
     def _on_history(self, conn: Connection, user: User, req: HistoryQuery, now: Now) -> None:
         self._require_member(user, req.room)
         if req.after is not None:
-            self._send_history(conn, req.room, Page.AFTER, req.after, req.limit, req.ref)
+            self._history.send(conn.id, req.room, Page.AFTER, req.after, req.limit, req.ref)
         elif req.before is not None:
-            self._send_history(conn, req.room, Page.BEFORE, req.before, req.limit, req.ref)
+            self._history.send(conn.id, req.room, Page.BEFORE, req.before, req.limit, req.ref)
         else:
-            self._send_history(conn, req.room, Page.LATEST, 0, req.limit, req.ref)
+            self._history.send(conn.id, req.room, Page.LATEST, 0, req.limit, req.ref)
 
     def _on_nick(self, conn: Connection, user: User, req: Nick, now: Now) -> None:
-        new_key = name_key(req.name)
-        if new_key != user.key and new_key in self._users:
+        new_key, old_key = name_key(req.name), user.key
+        if new_key != old_key and self._directory.user(new_key) is not None:
             raise _error(ErrorCode.NAME_TAKEN, f"the name {req.name} is taken")
-        old = user.name
-        if new_key != user.key:
-            self._windows.move(user.key, new_key)
-        del self._users[user.key]
-        for room in user.rooms:
-            members = self._rooms[room].members
-            del members[user.key]
-            members[new_key] = user
-        old_key = user.key
-        user.name = req.name
-        self._users[new_key] = user
+        if new_key != old_key:
+            self._messaging.windows.move(old_key, new_key)
+        self._directory.rename(user, req.name)
         displaced = self._sessions.renamed(old_key, new_key, user.session, user.color, now.wall)
-        self._whispers.pop(displaced, None)
-        audience = [conn.id] + [c for r in user.rooms for c in self._rooms[r].conns()]
-        self._out.send(tuple(dict.fromkeys(audience)), Renamed(old, user.name, user.color))
+        self._messaging.session_over(displaced)
 
     def _on_ping(self, conn: Connection, user: User, req: Ping, now: Now) -> None:
         self._out.send((conn.id,), Pong(req.token, ref=req.ref))
@@ -728,16 +531,6 @@ class ChatState:
         if room not in user.rooms:
             raise _error(ErrorCode.NOT_IN_ROOM, f"you are not in {room}")
 
-    def _check_fits(self, frame: Message | Whisper) -> None:
-        # A stored message is later sent inside a history frame, whose envelope
-        # (room, ref, flags) must fit around it too.
-        budget = self.config.max_frame - HISTORY_ENVELOPE_BYTES
-        # Cheap bound first: JSON escapes a character to at most 6 bytes.
-        if len(frame.text) * 6 + 512 <= budget:
-            return
-        if len(to_payload(frame)) > budget:
-            raise _error(ErrorCode.BAD_REQUEST, "text too long for this server's max_frame")
-
     def _reply_error(self, conn: Connection, exc: ProtocolError, request_id: str | None) -> None:
         if exc.ref is None and request_id is not None:
             exc.ref = request_id  # PROTOCOL 8: rate_limited carries the request's ref/id
@@ -745,10 +538,6 @@ class ChatState:
 
     def _flush(self) -> list[Effect]:
         return self._out.take()
-
-
-def _by_name(user: User) -> tuple[str, str]:
-    return (user.key, user.name)
 
 
 _Handler = Callable[[ChatState, Connection, User, Any, Now], None]

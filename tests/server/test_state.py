@@ -630,7 +630,7 @@ def test_nick_keeps_idempotence_per_name_without_hoarding_old_names_windows(
     # Back under the first name: its retry is still recognised (from the store).
     assert deliveries(chat.say(1, "lobby", "hi", id="c-1")) == [({1}, original)]
     # Only the current name's window is held in memory.
-    assert list(chat.state.machine._windows._windows) == [("alice", "lobby")]
+    assert list(chat.state.machine._messaging.windows._windows) == [("alice", "lobby")]
 
 
 def test_a_say_retried_after_a_nick_is_still_recognised(chat: Chat) -> None:
