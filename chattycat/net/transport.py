@@ -7,9 +7,30 @@ pass leaves in a single ``sendmsg()``. A chat server turns one incoming message
 into a write to every member of a room; without coalescing, each of those
 becomes its own system call and its own TCP segment.
 
+Flow control follows asyncio too, but is judged where it means something:
+after a send attempt, never on what ``write()`` merely queued during this
+pass (that would count the bytes the flush is about to hand to the kernel,
+and call a client that reads promptly slow). The unsent bytes are measured
+after the end-of-pass flush and after every writable event; while the socket
+waits for writability, the flush sends nothing (the poll of this pass just
+said the kernel buffer is full) but still measures. Three limits apply:
+
+- above ``high``: ``protocol.pause_writing()``;
+- back down to ``low``: ``protocol.resume_writing()``;
+- above ``hard`` (off unless set): ``protocol.write_buffer_overflow()``, once.
+  Unless the protocol returns True (it then closes the connection itself,
+  say after a last error frame), the transport aborts the connection; a peer
+  that stopped reading cannot make us hold more than ``hard`` plus one pass
+  of output. A burst written in one pass counts in full, less what the
+  kernel takes at once: ``hard`` must exceed the largest such burst.
+
+Because pausing waits for the flush, a producer that writes in a loop until
+paused must yield to the loop between chunks (or bound each pass with
+``get_write_buffer_size()``); the pause comes at the end of the pass.
+
 TLS runs through an ``ssl.SSLObject`` between two ``ssl.MemoryBIO``s, so the
-encrypted bytes go through exactly the same queue, flush and water marks as
-plain ones.
+encrypted bytes go through exactly the same queue, flush and limits as plain
+ones.
 """
 
 from __future__ import annotations
@@ -82,6 +103,16 @@ class Protocol:
     def resume_writing(self) -> None:
         """The write buffer drained to the low-water mark: produce again."""
 
+    def write_buffer_overflow(self) -> bool | None:
+        """After a send attempt, more than the hard limit is unsent (called at most once).
+
+        By default the transport then aborts the connection (``connection_lost``
+        gets a ConnectionAbortedError). Return True to close it yourself instead,
+        say after a last error frame; do so soon, with a short ``close()``
+        timeout, because the transport keeps accepting writes until then.
+        """
+        return None
+
 
 class _State(enum.Enum):
     CONNECTING = "connecting"  # protocol not made yet: TLS handshake or connection_made pending
@@ -130,6 +161,8 @@ class Transport:
         self._protocol_paused = False
         self._high_water = DEFAULT_HIGH_WATER_BYTES
         self._low_water = DEFAULT_LOW_WATER_BYTES
+        self._hard_limit: int | None = None
+        self._overflowed = False  # write_buffer_overflow() was called
         self._close_timer: TimerHandle | None = None
         self._handshake_timer: TimerHandle | None = None
         self._linger = False
@@ -168,7 +201,6 @@ class Transport:
             self._pending.append(memoryview(chunk))
             self._pending_bytes += len(chunk)
         self._schedule_flush()
-        self._maybe_pause_protocol()
 
     def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
         """Queue several chunks; they leave together with anything else written this pass."""
@@ -176,25 +208,56 @@ class Transport:
             self.write(chunk)
 
     def get_write_buffer_size(self) -> int:
-        """Bytes written but not yet accepted by the kernel."""
+        """Bytes written but not yet accepted by the kernel.
+
+        As in asyncio, this includes what was written during this loop pass and
+        is not flushed yet; the limits are judged only after a send attempt.
+        """
         plaintext = self._tls.plaintext_bytes if self._tls is not None else 0
         return self._pending_bytes + plaintext
 
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """Set the water marks for pause_writing()/resume_writing() (64 KiB / 16 KiB)."""
+    def set_write_buffer_limits(
+        self, high: int | None = None, low: int | None = None, *, hard: int | None = None
+    ) -> None:
+        """Set the water marks (64 KiB / 16 KiB) and the hard limit (None: no hard limit).
+
+        Above ``high`` after a send attempt: ``pause_writing()``; down to ``low``:
+        ``resume_writing()``; above ``hard``: ``write_buffer_overflow()``.
+        """
         if high is None:
             high = DEFAULT_HIGH_WATER_BYTES if low is None else 4 * low
         if low is None:
             low = high // 4
         if not 0 <= low <= high:
             raise ValueError(f"need 0 <= low <= high, got high={high} low={low}")
-        self._high_water, self._low_water = high, low
-        self._maybe_pause_protocol()
-        self._maybe_resume_protocol()
+        if hard is not None and hard < high:
+            raise ValueError(f"need hard >= high, got hard={hard} high={high}")
+        self._high_water, self._low_water, self._hard_limit = high, low, hard
+        if self.get_write_buffer_size():
+            self._schedule_flush()  # judged against the new limits after its send attempt
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         """The (low, high) water marks."""
         return self._low_water, self._high_water
+
+    def get_write_buffer_hard_limit(self) -> int | None:
+        """The hard limit on unsent bytes, or None."""
+        return self._hard_limit
+
+    def set_kernel_send_buffer(self, nbytes: int) -> None:
+        """Cap what the kernel holds for this socket (``SO_SNDBUF``).
+
+        Left alone, Linux grows a socket's send buffer to megabytes for a peer
+        that is slow to read; a server with thousands of such peers would park
+        gigabytes of its output in kernel memory, outside any limit it sets.
+        A fixed size also stops autotuning, which is what a server with many
+        small, bursty connections wants. (Linux doubles the value for its
+        bookkeeping; ``getsockopt`` reports the doubled figure.)
+        """
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, nbytes)
+        except OSError as exc:  # a closed socket, or a platform without the option
+            logger.debug("%r: cannot set SO_SNDBUF: %s", self, exc)
 
     def pause_reading(self) -> None:
         """Stop calling data_received until resume_reading()."""
@@ -390,15 +453,21 @@ class Transport:
     # -- writing ----------------------------------------------------------------------
 
     def _schedule_flush(self) -> None:
-        # While write interest is registered the writable callback sends; no flush needed.
-        if not self._flush_scheduled and not self._writing and self._state is not _CLOSED:
+        if not self._flush_scheduled and self._state is not _CLOSED:
             self._flush_scheduled = True
             self._loop.call_before_poll(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._state is not _CLOSED and not self._writing:
+        if self._state is _CLOSED:
+            return
+        if not self._writing:
             self._write_out()
+        else:
+            # The poll of this pass found the kernel buffer still full (or the
+            # writable callback already sent in this pass): a send now would only
+            # fail with EAGAIN. That poll was the send attempt; judge after it.
+            self._judge_write_buffer()
 
     def _on_writable(self) -> None:
         if self._state is not _CLOSED:
@@ -419,7 +488,7 @@ class Transport:
         elif not self._pending and self._writing:
             self._writing = False
             self._loop.remove_writer(self._sock)
-        self._maybe_resume_protocol()
+        self._judge_write_buffer()
         if self._state is _CLOSING and self.get_write_buffer_size() == 0:
             self._force_close(None, linger=True)
 
@@ -472,23 +541,42 @@ class Transport:
             self._pending_bytes += len(data)
             self._schedule_flush()
 
-    def _maybe_pause_protocol(self) -> None:
-        if self._protocol_paused or self.get_write_buffer_size() <= self._high_water:
-            return
-        self._protocol_paused = True
-        try:
-            self._protocol.pause_writing()
-        except Exception:
-            logger.exception("protocol.pause_writing() failed")
+    def _judge_write_buffer(self) -> None:
+        """Apply the hard limit and the water marks to what a send attempt left."""
+        if self._state is _CONNECTING:
+            return  # only the TLS handshake is queued, and no protocol exists yet
+        unsent = self.get_write_buffer_size()
+        hard = self._hard_limit
+        if hard is not None and unsent > hard and not self._overflowed and self._state is _OPEN:
+            self._overflowed = True
+            self._overflow(unsent, hard)
+            if self._state is not _OPEN:
+                return
+        if not self._protocol_paused and unsent > self._high_water:
+            self._protocol_paused = True
+            self._call_protocol("pause_writing")
+        elif self._protocol_paused and unsent <= self._low_water:
+            self._protocol_paused = False
+            self._call_protocol("resume_writing")
 
-    def _maybe_resume_protocol(self) -> None:
-        if not self._protocol_paused or self.get_write_buffer_size() > self._low_water:
-            return
-        self._protocol_paused = False
+    def _overflow(self, unsent: int, hard: int) -> None:
         try:
-            self._protocol.resume_writing()
+            handled = self._protocol.write_buffer_overflow()
+        except Exception as exc:
+            self._protocol_failed("write_buffer_overflow", exc)
+            return
+        if not handled and self._state is _OPEN:
+            logger.info("%r: %d bytes unsent, over the hard limit of %d: aborting",
+                        self, unsent, hard)
+            self._force_close(ConnectionAbortedError(
+                f"the peer left {unsent} bytes unsent, over the hard limit of {hard}"
+            ))
+
+    def _call_protocol(self, method: str) -> None:
+        try:
+            getattr(self._protocol, method)()
         except Exception:
-            logger.exception("protocol.resume_writing() failed")
+            logger.exception("protocol.%s() failed", method)
 
     # -- closing ----------------------------------------------------------------------
 

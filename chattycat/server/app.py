@@ -32,7 +32,7 @@ from chattycat.net.listener import Listener, listen
 from chattycat.net.loop import EventLoop, TimerHandle
 from chattycat.net.transport import Transport
 from chattycat.protocol.framing import FrameDecoder
-from chattycat.protocol.messages import Error, encode
+from chattycat.protocol.messages import Error, History, RoomList, Roster, encode
 from chattycat.server.effects import Close, ConnId, Effect, Now, Read, Send, WriteBatch
 from chattycat.server.model import RoomsConfig
 from chattycat.server.state import ChatState
@@ -48,6 +48,14 @@ CLOSE_GRACE_S = 2.0
 SHUTDOWN_GRACE_S = 3.0
 RETENTION_INTERVAL_S = 3600.0
 SERVER_FULL_TEXT = "the server is full; try again later"
+# Replies a client asked for, which may be large; see ChatServer._allow_replies.
+_REPLIES_ASKED_FOR = frozenset({History, Roster, RoomList})
+# What the kernel may hold for one client beyond what the server holds
+# (--max-outbuf): enough to keep a LAN or a continent busy, small enough that
+# thousands of stalled clients cannot park gigabytes in kernel memory.
+KERNEL_SEND_BUFFER_BYTES = 256 * 1024
+# Replies a client asked for may exceed --max-outbuf by this many times at most.
+MAX_REPLY_ALLOWANCE_FACTOR = 4
 
 
 class Clock(typing.Protocol):
@@ -90,6 +98,9 @@ class _Connection(FramedProtocol[FrameDecoder]):
         super().__init__(FrameDecoder(server.config.rooms.max_frame))
         self.server = server
         self.id: ConnId = next(server.ids)
+        # Bytes of replies this client asked for that may still be unsent
+        # (see ChatServer._allow_replies).
+        self.reply_allowance = 0
 
     def connection_made(self, transport: Transport) -> None:
         super().connection_made(transport)
@@ -112,6 +123,7 @@ class _Connection(FramedProtocol[FrameDecoder]):
 
     def resume_writing(self) -> None:
         if self.transport is not None:
+            self.server.drained(self)
             self.transport.resume_reading()
 
     def write_buffer_overflow(self) -> bool | None:
@@ -203,10 +215,8 @@ class ChatServer:
             conn.transport.close(timeout_s=CLOSE_GRACE_S)
             return
         transport = conn.transport
-        # Above half the limit, stop reading this client's requests (each would
-        # only add output); above the limit, measured after sending, drop it.
-        limit_bytes = self.config.max_outbuf_bytes
-        transport.set_write_buffer_limits(high=limit_bytes // 2, hard=limit_bytes)
+        transport.set_kernel_send_buffer(KERNEL_SEND_BUFFER_BYTES)
+        self._set_limits(transport, 0)
         self._connections[conn.id] = conn
         log.debug("connection %d from %s", conn.id, transport.get_extra_info("peername"))
         self.apply(self.state.connect(conn.id, self.clock.now()))
@@ -215,6 +225,36 @@ class ChatServer:
         if self._connections.pop(conn.id, None) is not None:
             self.apply(self.state.disconnected(conn.id, self.clock.now()))
         self._maybe_stopped()
+
+    def drained(self, conn: _Connection) -> None:
+        """``conn``'s backlog is down to the low-water mark: the replies it asked for are out."""
+        if conn.reply_allowance and conn.transport is not None:
+            conn.reply_allowance = 0
+            self._set_limits(conn.transport, 0)
+
+    def _set_limits(self, transport: Transport, allowance: int) -> None:
+        # Above half the limit, stop reading this client's requests (each would
+        # only add output); above the limit, measured after sending, drop it.
+        limit = self.config.max_outbuf_bytes
+        transport.set_write_buffer_limits(high=limit // 2, hard=limit + allowance)
+
+    def _allow_replies(self, sizes: dict[ConnId, int]) -> None:
+        """Let each connection hold the replies it asked for this pass on top of the limit.
+
+        A history page or a resume can be megabytes written in one pass; what
+        the kernel does not take at once stays queued, and on a real network
+        that is most of it. Such a reply is not a sign of a slow reader: the
+        client asked for it, and asks for nothing more until the backlog is
+        below the high-water mark (reading is paused). So output it asked for
+        counts against ``--max-outbuf`` only beyond four times that much; other
+        people's messages count in full.
+        """
+        most = MAX_REPLY_ALLOWANCE_FACTOR * self.config.max_outbuf_bytes
+        for conn_id, size in sizes.items():
+            conn = self._connections.get(conn_id)
+            if conn is not None and conn.transport is not None:
+                conn.reply_allowance = min(most, conn.reply_allowance + size)
+                self._set_limits(conn.transport, conn.reply_allowance)
 
     def slow_consumer(self, conn: _Connection) -> None:
         """``conn``'s unsent output passed ``--max-outbuf`` after a send: drop it."""
@@ -271,16 +311,22 @@ class ChatServer:
 
     def _deliver(self) -> None:
         pending, connections = self._pending, self._connections
+        replies: dict[ConnId, int] = {}
         while pending:
             effect = pending.popleft()
             if isinstance(effect, Send):
                 data = encode(effect.frame)
+                if type(effect.frame) in _REPLIES_ASKED_FOR:
+                    for conn_id in effect.conns:
+                        replies[conn_id] = replies.get(conn_id, 0) + len(data)
                 for conn_id in effect.conns:
                     conn = connections.get(conn_id)
                     if conn is not None and conn.transport is not None:
                         conn.transport.write(data)  # a no-op on a closing transport
             elif isinstance(effect, Close):
                 self._close(effect.conn)
+        if replies:
+            self._allow_replies(replies)
 
     def _close(self, conn_id: ConnId) -> None:
         conn = self._connections.get(conn_id)

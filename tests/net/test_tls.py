@@ -16,7 +16,7 @@ from chattycat.net.connector import connect
 from chattycat.net.listener import listen
 from chattycat.net.loop import EventLoop
 from chattycat.net.transport import Protocol, Transport
-from tests.net.test_transport import Echo, HashingSink, Producer, Recorder, collect
+from tests.net.test_transport import Echo, Flooder, HashingSink, Producer, Recorder, collect
 
 
 @pytest.fixture
@@ -161,3 +161,29 @@ def test_client_handshake_timeout_reports_timeout(
     assert isinstance(client.failed, TimeoutError)
     assert client.transport is None
     silent.close()
+
+
+class StopsReading(Recorder):
+    def connection_made(self, transport: Transport) -> None:
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        assert isinstance(sock, socket.socket)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        transport.pause_reading()
+
+
+def test_tls_peer_that_stops_reading_passes_the_hard_limit_once(
+    loop: EventLoop, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+) -> None:
+    hard = 256 * 1024
+    flooders: list[Flooder] = []
+    listener = listen(loop, collect(flooders, lambda: Flooder(64 * 1024, 10**9, hard, False)),
+                      "127.0.0.1", 0, ssl_context=server_context)
+    client = StopsReading()
+    connect(loop, client, "127.0.0.1", listener.addresses()[0][1], ssl_context=client_context,
+            server_hostname="localhost", timeout_s=5)
+    assert loop.run_until(lambda: bool(flooders) and bool(flooders[0].lost), timeout_s=20)
+    assert flooders[0].overflows == 1
+    assert isinstance(flooders[0].lost[0], ConnectionAbortedError)
+    assert flooders[0].max_unsent <= hard + 64 * 1024 + 1024  # TLS record overhead
+    listener.close()

@@ -30,6 +30,8 @@ class Recorder(Protocol):
         self.failed: BaseException | None = None
         self.pauses = 0
         self.resumes = 0
+        self.overflows = 0
+        self.handles_overflow = False  # what write_buffer_overflow() returns
 
     def connection_made(self, transport: Transport) -> None:
         self.transport = transport
@@ -52,6 +54,10 @@ class Recorder(Protocol):
 
     def resume_writing(self) -> None:
         self.resumes += 1
+
+    def write_buffer_overflow(self) -> bool:
+        self.overflows += 1
+        return self.handles_overflow
 
 
 P = TypeVar("P", bound=Protocol)
@@ -125,7 +131,11 @@ def test_echo_round_trip(loop: EventLoop) -> None:
 
 
 class Producer(Recorder):
-    """Writes ``total`` bytes in distinct chunks, honouring pause/resume_writing."""
+    """Writes ``total`` bytes in distinct chunks, honouring pause/resume_writing.
+
+    pause_writing() comes only after the end-of-pass flush, so the producer
+    bounds each pass itself (up to the high-water mark) and yields to the loop.
+    """
 
     CHUNK = 256 * 1024
 
@@ -143,16 +153,20 @@ class Producer(Recorder):
         self.produce()
 
     def produce(self) -> None:
-        assert self.transport is not None
-        while not self.paused and self.remaining > 0:
+        transport = self.transport
+        assert transport is not None
+        _low, high = transport.get_write_buffer_limits()
+        while not self.paused and self.remaining > 0 and transport.get_write_buffer_size() <= high:
             chunk = struct.pack("!I", self.index) + self.base[4 : min(self.CHUNK, self.remaining)]
             self.index += 1
             self.remaining -= len(chunk)
             self.digest.update(chunk)
-            self.transport.write(chunk)
-            self.max_buffered = max(self.max_buffered, self.transport.get_write_buffer_size())
+            transport.write(chunk)
+            self.max_buffered = max(self.max_buffered, transport.get_write_buffer_size())
         if self.remaining == 0:
-            self.transport.close()
+            transport.close()
+        elif not self.paused:
+            transport.loop.call_soon(self.produce)  # after this pass's flush has judged
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -527,4 +541,218 @@ def test_exception_in_data_received_aborts_only_that_connection(
     assert isinstance(servers[0].lost[0], RuntimeError)
     assert "protocol bug" in caplog.text
     assert loop.run_until(lambda: bool(client.lost), timeout_s=5)
+    listener.close()
+
+
+# -- flow control: judged after a send attempt -----------------------------------------
+
+
+class FakeKernel:
+    """Stands in for the socket's send buffer: takes up to ``room`` bytes, then EAGAIN."""
+
+    def __init__(self, transport: Transport, room: int) -> None:
+        self.room = room
+        self.calls = 0
+        transport._send_buffers = self.send  # type: ignore[method-assign]
+
+    def send(self, buffers: list[memoryview]) -> int:
+        self.calls += 1
+        if self.room == 0:
+            raise BlockingIOError
+        taken = min(sum(map(len, buffers)), self.room)
+        self.room -= taken
+        return taken
+
+
+def connected_pair(loop: EventLoop) -> tuple[Listener, Recorder, Recorder]:
+    servers: list[Recorder] = []
+    listener, port = serve(loop, collect(servers, Recorder))
+    client = open_client(loop, port)
+    return listener, client, served(servers, loop)[0]
+
+
+def test_pause_is_judged_after_the_flush_not_on_what_the_pass_queued(loop: EventLoop) -> None:
+    listener, client, _server = connected_pair(loop)
+    transport = client.transport
+    assert transport is not None
+    transport.set_write_buffer_limits(high=64 * 1024)
+    kernel = FakeKernel(transport, room=10**9)
+    during: list[int] = []
+    after: list[tuple[int, int]] = []
+
+    def burst() -> None:
+        transport.write(b"a" * (256 * 1024))  # four times the high-water mark...
+        during.append(client.pauses)  # ...and no pause while it is merely queued
+        # Queued after the flush (scheduled by the first write), so it runs after it.
+        loop.call_before_poll(
+            lambda: after.append((client.pauses, transport.get_write_buffer_size()))
+        )
+
+    loop.call_soon(burst)
+    assert loop.run_until(lambda: bool(after), timeout_s=5)
+    assert during == [0] and after == [(0, 0)]  # the kernel took it all: never paused
+    assert kernel.calls == 1
+
+    kernel.room = 32 * 1024  # now the peer takes only 32 KiB of the next burst
+    after.clear()
+    loop.call_soon(burst)
+    assert loop.run_until(lambda: bool(after), timeout_s=5)
+    assert after == [(1, 224 * 1024)]  # paused by what the flush left, right after it
+    kernel.room = 10**9  # the peer catches up: the writable callback drains and resumes
+    assert loop.run_until(lambda: client.resumes == 1, timeout_s=5)
+    assert transport.get_write_buffer_size() == 0 and client.pauses == 1
+    listener.close()
+
+
+def test_hard_limit_is_judged_after_the_flush_and_aborts_by_default(
+    loop: EventLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    listener, client, server = connected_pair(loop)
+    transport = client.transport
+    assert transport is not None
+    transport.set_write_buffer_limits(high=64 * 1024, hard=128 * 1024)
+    assert transport.get_write_buffer_hard_limit() == 128 * 1024
+    FakeKernel(transport, room=64 * 1024)
+    during: list[int] = []
+
+    def burst() -> None:
+        transport.write(b"h" * (192 * 1024 + 1))  # over the hard limit only while queued
+        during.append(client.overflows)
+
+    with caplog.at_level(logging.INFO, logger="chattycat.net.transport"):
+        loop.call_soon(burst)
+        assert loop.run_until(lambda: bool(client.lost), timeout_s=5)
+    assert during == [0]
+    assert client.overflows == 1
+    assert isinstance(client.lost[0], ConnectionAbortedError)
+    assert [r.getMessage() for r in caplog.records if "hard limit" in r.getMessage()] == [
+        f"{transport!r}: {128 * 1024 + 1} bytes unsent, over the hard limit of {128 * 1024}: "
+        "aborting"
+    ]
+    assert loop.run_until(lambda: bool(server.lost), timeout_s=5)
+    listener.close()
+
+
+def test_a_burst_the_kernel_takes_does_not_reach_the_hard_limit(loop: EventLoop) -> None:
+    listener, client, _server = connected_pair(loop)
+    transport = client.transport
+    assert transport is not None
+    transport.set_write_buffer_limits(high=64 * 1024, hard=128 * 1024)
+    FakeKernel(transport, room=10**9)
+    transport.write(b"h" * (1024 * 1024))  # eight times the hard limit, all taken at once
+    loop.run_until(lambda: False, timeout_s=0.05)
+    assert client.overflows == 0 and client.pauses == 0 and client.lost == []
+    listener.close()
+
+
+def test_hard_limit_below_the_high_water_mark_is_refused(loop: EventLoop) -> None:
+    listener, client, _server = connected_pair(loop)
+    assert client.transport is not None
+    with pytest.raises(ValueError, match="hard"):
+        client.transport.set_write_buffer_limits(high=64 * 1024, hard=1024)
+    client.transport.set_write_buffer_limits(high=64 * 1024, hard=None)
+    assert client.transport.get_write_buffer_hard_limit() is None
+    listener.close()
+
+
+class Flooder(Recorder):
+    """Writes ``chunk`` bytes every loop pass, pause or not (a chat room's fan-out)."""
+
+    def __init__(self, chunk: int, total: int, hard: int, handles_overflow: bool) -> None:
+        super().__init__()
+        self.chunk = os.urandom(chunk)
+        self.remaining = total
+        self.hard = hard
+        self.handles_overflow = handles_overflow
+        self.max_unsent = 0
+
+    def connection_made(self, transport: Transport) -> None:
+        super().connection_made(transport)
+        transport.set_write_buffer_limits(high=self.hard // 2, hard=self.hard)
+        self.produce()
+
+    def produce(self) -> None:
+        transport = self.transport
+        assert transport is not None
+        if transport.is_closing() or self.remaining <= 0:
+            return
+        # What the previous pass's flush left plus this pass's chunk.
+        self.max_unsent = max(self.max_unsent, transport.get_write_buffer_size())
+        transport.write(self.chunk[: self.remaining])
+        self.remaining -= len(self.chunk)
+        transport.loop.call_soon(self.produce)
+
+    def write_buffer_overflow(self) -> bool:
+        super().write_buffer_overflow()
+        if self.handles_overflow and self.transport is not None:
+            self.transport.write(b"goodbye")  # accepted: the transport is still open
+            self.transport.close(timeout_s=0.2)
+        return self.handles_overflow
+
+
+def stalled_peer(port: int) -> socket.socket:
+    """A client that never reads, with a small receive window."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+@pytest.mark.parametrize("handles_overflow", [False, True])
+def test_a_peer_that_stops_reading_passes_the_hard_limit_once(
+    loop: EventLoop, handles_overflow: bool
+) -> None:
+    hard = 256 * 1024
+    flooders: list[Flooder] = []
+
+    def make() -> Flooder:
+        return Flooder(64 * 1024, 10**9, hard, handles_overflow)
+
+    listener, port = serve(loop, collect(flooders, make))
+    with stalled_peer(port):
+        assert loop.run_until(lambda: bool(flooders) and bool(flooders[0].lost), timeout_s=20)
+    flooder = flooders[0]
+    assert flooder.overflows == 1
+    if handles_overflow:
+        assert isinstance(flooder.lost[0], TimeoutError)  # its own close() gave up
+    else:
+        assert isinstance(flooder.lost[0], ConnectionAbortedError)
+    # Memory stays bounded: never more than the hard limit plus one pass's writes.
+    assert flooder.max_unsent <= hard + 64 * 1024
+    listener.close()
+
+
+def test_a_peer_that_reads_never_reaches_the_hard_limit(loop: EventLoop) -> None:
+    total = 32 * 1024 * 1024
+    flooders: list[Flooder] = []
+    listener, port = serve(loop, collect(flooders, lambda: Flooder(96 * 1024, total, 256 * 1024,
+                                                                   False)))
+    reader = open_client(loop, port)
+    assert loop.run_until(lambda: len(reader.received) == total, timeout_s=20)
+    assert flooders[0].overflows == 0 and flooders[0].lost == []
+    listener.close()
+
+
+def test_a_prompt_reader_of_a_burst_above_high_is_paused_only_if_the_flush_left_it(
+    loop: EventLoop,
+) -> None:
+    # What is true: a burst bigger than the high-water mark pauses the producer
+    # only if the kernel did not take it at the end of the pass. On loopback
+    # with a reader that keeps up, that is normally never.
+    listener, client, server = connected_pair(loop)
+    transport = client.transport
+    assert transport is not None
+    transport.set_write_buffer_limits(high=64 * 1024)
+    payload = os.urandom(1024 * 1024)
+    left: list[int] = []
+
+    def burst() -> None:
+        transport.write(payload)
+        loop.call_before_poll(lambda: left.append(transport.get_write_buffer_size()))
+
+    loop.call_soon(burst)
+    assert loop.run_until(lambda: len(server.received) == len(payload), timeout_s=10)
+    assert bytes(server.received) == payload
+    assert client.pauses == (1 if left[0] > 64 * 1024 else 0)
+    assert client.resumes == client.pauses
     listener.close()

@@ -71,6 +71,29 @@ def test_a_fast_reader_gets_a_history_page_larger_than_max_outbuf(
     assert "slow consumer" not in proc.log
 
 
+def test_a_page_the_kernel_cannot_take_at_once_is_not_a_slow_consumer(
+    server_process: StartServer,
+) -> None:
+    # On a real network the kernel takes only part of a large reply at once;
+    # a small receive buffer makes loopback behave the same. The reader asked
+    # for the page and reads it steadily: it must get all of it.
+    proc = server_process(*QUIET)
+    writer = proc.connect()
+    writer.hello("writer")
+    store_messages(writer, 500)
+    reader = proc.connect(timeout_s=10, rcvbuf_bytes=4096)
+    reader.hello("reader")
+    reader.send({"type": "history", "room": "lobby", "limit": 500, "ref": "page"})
+    time.sleep(0.2)  # the server has written the page; most of it waits in user space
+    frames = reader.recv_all_until(
+        "history", timeout_s=30, where=lambda f: f.get("ref") == "page" and not f.get("more")
+    )
+    assert history_texts([f for f in frames if f.get("ref") == "page"]) == [
+        text(i) for i in range(500)]
+    assert_still_served(reader)
+    assert "slow consumer" not in proc.log
+
+
 def test_a_fast_reader_resumes_over_1000_messages(server_process: StartServer) -> None:
     proc = server_process(*QUIET)
     writer = proc.connect()

@@ -857,6 +857,30 @@ def test_graceful_stop_sends_notice_shutdown_to_everyone_then_closes(
     assert proc.wait() == 0
 
 
+def test_sighup_stops_gracefully_like_sigterm(server_process: StartServer) -> None:
+    # A closed terminal sends SIGHUP: the users still get the shutdown notice.
+    proc = server_process("--heartbeat", "0")
+    client = proc.connect()
+    client.hello("alice")
+    proc.send_signal(signal.SIGHUP)
+    frames = client.expect_eof(timeout_s=10)
+    assert [f["code"] for f in frames if f["type"] == "notice"] == ["shutdown"]
+    assert proc.wait() == 0
+    assert "SIGHUP: stopping" in proc.log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGUSR2])
+def test_signals_the_server_does_not_use_do_not_kill_it(
+    server_process: StartServer, sig: signal.Signals,
+) -> None:
+    proc = server_process("--heartbeat", "0")
+    client = proc.connect()
+    client.hello("alice")
+    proc.send_signal(sig)
+    assert proc.wait_for_log(f"{sig.name}: ignored", timeout_s=5)
+    alive(client)
+
+
 # ---------------------------------------------------------------------------
 # 7. Reconnecting without loss
 

@@ -43,8 +43,16 @@ from chattycat.ui.gui.model import (
     MAX_SCROLLBACK_LINES,
     ActionFailed,
     ChatModel,
-    Tag,
     ViewLine,
+)
+from chattycat.ui.gui.theme import (
+    BORDER,
+    ENTRY_OPTIONS,
+    LISTBOX_OPTIONS,
+    SCROLLBAR_OPTIONS,
+    STATUS_OPTIONS,
+    TAG_LOOKS,
+    TEXT_OPTIONS,
 )
 
 __all__ = ["ChatApp", "run_gui"]
@@ -58,26 +66,6 @@ MAX_EVENTS_PER_DRAIN = 500
 # After the window is closed or /quit: how long to let the quit frame leave.
 QUIT_TIMEOUT_S = 2.0
 LOOP_JOIN_TIMEOUT_S = 1.0
-
-# A dark view: the server's name colors are chosen to read on dark and light.
-BACKGROUND = "#1e1f22"
-FOREGROUND = "#dcdfe4"
-SELECTED = "#3a3d44"
-_TAG_LOOKS: dict[str, dict[str, str]] = {
-    Tag.TIME: {"foreground": "#7f848e"},
-    Tag.NAME: {"font": "bold"},
-    Tag.ROOM: {"foreground": "#56b6c2"},
-    Tag.JOIN: {"foreground": "#7ec07f"},
-    Tag.PART: {"foreground": "#8b9098"},
-    Tag.WHISPER: {"foreground": "#c678dd", "font": "italic"},
-    Tag.NOTICE: {"foreground": "#e5c07b"},
-    Tag.ERROR: {"foreground": "#ef6b73", "font": "bold"},
-    Tag.INFO: {"foreground": "#8b9098", "font": "italic"},
-    Tag.MENTION: {"background": "#4b3f1f", "font": "bold"},
-    Tag.ONLINE: {"foreground": "#7ec07f"},
-    Tag.OFFLINE: {"foreground": "#e5c07b"},
-}
-
 
 class _LoopThreadClient:
     """The model's ClientActions for the Tk thread: every call runs on the loop thread."""
@@ -156,6 +144,7 @@ class ChatApp:
         self._drain_job: str | None = None
         self._shown_rooms: list[str] = []
         self._color_tags: set[str] = set()
+        self._at_end = True  # the message pane shows the newest line
         self._build_widgets(name)
         self.refresh()
 
@@ -166,45 +155,63 @@ class ChatApp:
         root.title(f"ChattyCat \u2014 {name}")
         root.geometry("960x600")
         root.minsize(480, 240)
+        # The lines between panes are the root showing through 1-pixel gaps.
+        root.configure(background=BORDER)
+        # Only the message pane has weight: the side lists keep their modest
+        # width and the messages take whatever the window gains or loses.
         root.columnconfigure(1, weight=1)
         root.rowconfigure(0, weight=1)
         root.protocol("WM_DELETE_WINDOW", self.request_close)
-        self.room_list = _make_listbox(root)
-        self.room_list.grid(row=0, column=0, sticky="ns")
+        self.room_list = tk.Listbox(root, dict(LISTBOX_OPTIONS), exportselection=False,
+                                    activestyle="none")
+        self.room_list.grid(row=0, column=0, sticky="ns", padx=(0, 1))
         self.room_list.bind("<<ListboxSelect>>", self._on_room_click)
         self.text = self._build_text(root)
-        self.member_list = _make_listbox(root)
-        self.member_list.grid(row=0, column=2, sticky="ns")
+        self.member_list = tk.Listbox(root, dict(LISTBOX_OPTIONS), exportselection=False,
+                                      activestyle="none")
+        self.member_list.grid(row=0, column=2, sticky="ns", padx=(1, 0))
         self.member_list.bind("<Double-Button-1>", self._on_member_double_click)
-        self.entry = tk.Entry(root)
-        self.entry.grid(row=1, column=0, columnspan=3, sticky="ew")
+        self.entry = tk.Entry(root, dict(ENTRY_OPTIONS))
+        self.entry.grid(row=1, column=0, columnspan=3, sticky="ew", pady=(1, 0))
         self.entry.bind("<Return>", self._on_return)
-        self.status = tk.Label(root, anchor="w", text=self.model.status_text())
+        self.status = tk.Label(root, dict(STATUS_OPTIONS), text=self.model.status_text())
         self.status.grid(row=2, column=0, columnspan=3, sticky="ew")
         self.entry.focus_set()
 
     def _build_text(self, root: tk.Tk) -> tk.Text:
-        frame = tk.Frame(root)
+        frame = tk.Frame(root, background=BORDER)
         frame.grid(row=0, column=1, sticky="nsew")
         frame.columnconfigure(0, weight=1)
         frame.rowconfigure(0, weight=1)
-        text = tk.Text(frame, wrap="word", state="disabled", background=BACKGROUND,
-                       foreground=FOREGROUND, insertbackground=FOREGROUND,
-                       highlightthickness=0, padx=6, pady=4)
+        # A small requested width: the grid gives the pane the room left
+        # beside the lists, never less because the text asked for 80 columns.
+        text = tk.Text(frame, dict(TEXT_OPTIONS), wrap="word", state="disabled", width=20)
         text.grid(row=0, column=0, sticky="nsew")
-        scrollbar = tk.Scrollbar(frame, command=text.yview)
+        scrollbar = tk.Scrollbar(frame, dict(SCROLLBAR_OPTIONS), command=text.yview)
         scrollbar.grid(row=0, column=1, sticky="ns")
-        text.configure(yscrollcommand=scrollbar.set)
+
+        def on_view_change(first: float, last: float) -> None:  # Tk passes strings
+            scrollbar.set(first, last)
+            self._at_end = float(last) >= 0.999
+
+        text.configure(yscrollcommand=on_view_change)
+        # Tk keeps the top line in place when the pane changes size; a chat
+        # keeps the newest line in view instead, unless the user scrolled up.
+        text.bind("<Configure>", self._on_resize)
         base = tkfont.nametofont(text.cget("font"))
         self._fonts = {style: base.copy() for style in ("bold", "italic")}
         self._fonts["bold"].configure(weight="bold")
         self._fonts["italic"].configure(slant="italic")
-        for tag, look in _TAG_LOOKS.items():
+        for tag, look in TAG_LOOKS.items():
             options = dict(look)
             if "font" in options:
                 options["font"] = self._fonts[options["font"]].name
             text.tag_configure(tag, **options)
         return text
+
+    def _on_resize(self, event: tk.Event[tk.Text]) -> None:
+        if self._at_end:
+            self.text.see("end")
 
     # -- running --------------------------------------------------------------------
 
@@ -386,13 +393,6 @@ class ChatApp:
             self.member_list.insert("end", name)
             if color is not None:
                 self.member_list.itemconfigure(index, foreground=color)
-
-
-def _make_listbox(root: tk.Tk) -> tk.Listbox:
-    return tk.Listbox(
-        root, width=18, exportselection=False, activestyle="none", background=BACKGROUND,
-        foreground=FOREGROUND, selectbackground=SELECTED, highlightthickness=0,
-    )
 
 
 def _selected_index(listbox: tk.Listbox) -> int | None:

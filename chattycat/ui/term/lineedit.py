@@ -11,15 +11,30 @@ The bytes are decoded into keys and typed text by
 across ``feed()`` calls gives the same result as one call). Each
 :class:`~chattycat.ui.term.keys.Key` is then dispatched through one table
 (``_COMMANDS``) to one method per editing command.
+
+The editor works in grapheme clusters (:mod:`chattycat.ui.term.graphemes`),
+what the user sees as one character: Left, Right, Backspace and Delete step
+over a whole flag, accented letter or emoji ZWJ sequence, word moves stop
+only between clusters, and the cursor column counts the columns each cluster
+takes. The cursor is always on a cluster boundary.
 """
 
 from __future__ import annotations
 
-import unicodedata
+import bisect
+import itertools
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from chattycat.ui.term.graphemes import (
+    boundaries,
+    cluster_width,
+    next_boundary,
+    previous_boundary,
+    snap_back,
+    snap_forward,
+)
 from chattycat.ui.term.keys import Key, KeyDecoder, is_insertable
 
 __all__ = [
@@ -31,8 +46,6 @@ __all__ = [
     "Redraw",
     "RenderedLine",
     "Submit",
-    "char_width",
-    "display_width",
 ]
 
 # A paste of a whole file must not grow the buffer without bound; a chat line
@@ -94,24 +107,6 @@ class RenderedLine:
         return self.sequence.encode("utf-8")
 
 
-def char_width(ch: str) -> int:
-    """Terminal columns taken by one code point (0, 1 or 2)."""
-    category = unicodedata.category(ch)
-    # U+00AD SOFT HYPHEN is format (Cf) but terminals draw it as a hyphen.
-    if (
-        unicodedata.combining(ch)
-        or category in ("Mn", "Me", "Cc")
-        or (category == "Cf" and ch != "\u00ad")
-    ):
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-
-
-def display_width(s: str) -> int:
-    """Terminal columns taken by ``s`` (wide chars 2, combining marks 0)."""
-    return sum(char_width(ch) for ch in s)
-
-
 def _printable(text: str) -> str:
     # Control and bidi chars never reach the buffer (they would be sent to
     # other users' terminals) nor the input row.
@@ -137,6 +132,10 @@ class LineEditor:
         self._browse: list[str] | None = None
         self._browse_index = 0
         self._killed = ""
+        # Where typed text goes while typing goes on; None after any key.
+        # Usually the cursor, but not after text that joined the cluster
+        # after it: see _type().
+        self._typing_at: int | None = None
         self._keys = KeyDecoder()
         self._events: list[Event] = []
 
@@ -161,7 +160,10 @@ class LineEditor:
         """Replace the line (control chars dropped); cursor defaults to the end."""
         self._buffer = _printable(text)[:MAX_BUFFER_CHARS]
         end = len(self._buffer)
-        self._cursor = end if cursor is None else min(max(cursor, 0), end)
+        if cursor is not None:
+            end = snap_back(self._buffer, min(max(cursor, 0), end))
+        self._cursor = end
+        self._typing_at = None
 
     def clear(self) -> None:
         """Empty the line and leave history browsing."""
@@ -180,54 +182,66 @@ class LineEditor:
         """Process keystroke bytes; return the events they produced, in order."""
         for key_or_text in self._keys.feed(data):
             if isinstance(key_or_text, str):
-                self._insert(key_or_text)
+                self._type(key_or_text)
             else:
+                self._typing_at = None
                 _COMMANDS[key_or_text](self)
         events, self._events = self._events, []
         return events
 
     # -- editing commands ---------------------------------------------------
 
-    def _insert(self, text: str) -> None:
+    def _insert(self, text: str, at: int | None = None) -> int:
+        # Returns where the inserted text ends.
+        at = self._cursor if at is None else at
         text = text[: MAX_BUFFER_CHARS - len(self._buffer)]
-        b, c = self._buffer, self._cursor
-        self._buffer = b[:c] + text + b[c:]
-        self._cursor = c + len(text)
+        b = self._buffer
+        self._buffer = b[:at] + text + b[at:]
+        # The text may join the cluster after it into one (a letter typed
+        # before a stray accent, a regional indicator before a flag): the
+        # cursor goes after that whole cluster, never inside it.
+        self._cursor = snap_forward(self._buffer, at + len(text))
+        return at + len(text)
+
+    def _type(self, text: str) -> None:
+        # Text typed in a row goes in one piece, after the previous piece
+        # even when the cursor had to skip past a cluster it joined: the
+        # line then does not depend on how the terminal split the typing
+        # across reads.
+        self._typing_at = self._insert(text, self._typing_at)
 
     def _delete(self, start: int, end: int) -> str:
         removed = self._buffer[start:end]
         self._buffer = self._buffer[:start] + self._buffer[end:]
-        self._cursor = start
+        # What was on either side may now join (two regional indicators
+        # into a flag, a ZWJ and the next emoji): stay on a boundary.
+        self._cursor = snap_back(self._buffer, start)
         return removed
 
     def _cluster_start(self, i: int) -> int:
-        # Step back over zero-width chars so a base char and its combining
-        # marks move and delete as one visible character.
-        while i > 0 and char_width(self._buffer[i - 1]) == 0:
-            i -= 1
-        return max(i - 1, 0)
+        return previous_boundary(self._buffer, i)
 
     def _cluster_end(self, i: int) -> int:
-        n = len(self._buffer)
-        i = min(i + 1, n)
-        while i < n and char_width(self._buffer[i]) == 0:
-            i += 1
-        return i
+        return next_boundary(self._buffer, i)
+
+    def _is_space_before(self, i: int) -> bool:
+        # A cluster is a space if its base is: a space with a stray accent
+        # on it still separates words.
+        return self._buffer[self._cluster_start(i)].isspace()
 
     def _word_start(self, i: int, *, skip_spaces: bool = True) -> int:
-        b = self._buffer
-        while skip_spaces and i > 0 and b[i - 1].isspace():
-            i -= 1
-        while i > 0 and not b[i - 1].isspace():
-            i -= 1
+        while skip_spaces and i > 0 and self._is_space_before(i):
+            i = self._cluster_start(i)
+        while i > 0 and not self._is_space_before(i):
+            i = self._cluster_start(i)
         return i
 
     def _word_end(self, i: int) -> int:
-        b, n = self._buffer, len(self._buffer)
-        while i < n and b[i].isspace():
-            i += 1
-        while i < n and not b[i].isspace():
-            i += 1
+        n = len(self._buffer)
+        while i < n and self._buffer[i].isspace():
+            i = self._cluster_end(i)
+        while i < n and not self._buffer[i].isspace():
+            i = self._cluster_end(i)
         return i
 
     def _left(self) -> None:
@@ -350,29 +364,34 @@ class LineEditor:
         """
         prompt = _printable(prompt)
         full = prompt + self._buffer
-        widths = [char_width(ch) for ch in full]
+        # Whole clusters: edges[k] is where cluster k starts in ``full``. The
+        # prompt and the buffer are segmented apart so that the buffer's
+        # start is a boundary the cursor can sit on; the client's prompt
+        # ends in a space, after which the two measure the same either way.
+        edges = [*boundaries(prompt), *(len(prompt) + b for b in boundaries(self._buffer)[1:])]
+        widths = [cluster_width(full[a:b]) for a, b in itertools.pairwise(edges)]
         avail = max(width - 1, 0)
-        cursor_at = len(prompt) + self._cursor
-        # Columns that must be visible: up to and including the char under
-        # the cursor (a wide char there must be whole), or the empty cell at
+        cursor_at = bisect.bisect_right(edges, len(prompt) + self._cursor) - 1
+        # Columns that must be visible: up to and including the cluster under
+        # the cursor (a wide one there must be whole), or the empty cell at
         # the end of the line.
-        need_end = cursor_at + 1 if cursor_at < len(full) else cursor_at
+        need_end = cursor_at + 1 if cursor_at < len(widths) else cursor_at
         start, used = 0, sum(widths[:need_end])
         while used > avail and start < cursor_at:
             used -= widths[start]
             start += 1
-        # Skip zero-width chars at the left edge: a combining mark with its
-        # base scrolled away would draw on nothing.
+        # Skip zero-width clusters at the left edge: an accent typed at the
+        # start of the line would draw on whatever is left in column 0.
         while 0 < start < cursor_at and widths[start] == 0:
             start += 1
         end = start
         used = 0
-        while end < len(full) and used + widths[end] <= avail:
+        while end < len(widths) and used + widths[end] <= avail:
             used += widths[end]
             end += 1
-        end = max(end, start)
         column = sum(widths[start:cursor_at])
-        return RenderedLine(visible=full[start:end], cursor_column=column, start=start)
+        visible = full[edges[start] : edges[end]]
+        return RenderedLine(visible=visible, cursor_column=column, start=edges[start])
 
 
 def _common_prefix(words: Sequence[str]) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from chattycat.client.client import ClientState
+from chattycat.server.colors import contrast_ratio
 from tests.conftest import StartInProcess
 
 tk = pytest.importorskip("tkinter", reason="this Python has no tkinter")
@@ -260,3 +261,77 @@ def test_closing_a_window_never_started_releases_the_loop(root: Any) -> None:
     app.close_now()
     assert app.done
     assert app.loop.is_closed()
+
+
+def _resize(root: Any, geometry: str) -> None:
+    width, height = (int(n) for n in geometry.split("x"))
+    root.geometry(geometry)
+    pump(root, lambda: (root.winfo_width(), root.winfo_height()) == (width, height), geometry)
+
+
+def test_at_600x400_the_message_pane_takes_the_space_the_lists_give_up(root: Any) -> None:
+    app = ChatApp(root, name="grace", host="127.0.0.1", port=_refused_port())
+    try:
+        _resize(root, "1000x700")
+        wide = (app.room_list.winfo_width(), app.text.winfo_width(),
+                app.member_list.winfo_width())
+        _resize(root, "600x400")
+        rooms, messages, members = (app.room_list.winfo_width(), app.text.winfo_width(),
+                                    app.member_list.winfo_width())
+        # The reported defect: the lists kept 164 px each and left the
+        # messages 259 of the 600. Now the messages get more than both.
+        assert messages > rooms + members
+        # The side lists keep their modest width; the messages absorb the change.
+        assert (rooms, members) == (wide[0], wide[2])
+        assert wide[1] - messages == 400
+    finally:
+        app.close_now()
+
+
+def test_a_resize_keeps_the_newest_line_in_view_unless_scrolled_up(root: Any) -> None:
+    app = ChatApp(root, name="ivan", host="127.0.0.1", port=_refused_port())
+    try:
+        _resize(root, "1000x700")
+        app.text.configure(state="normal")
+        app.text.insert("end", "\n".join(f"line {n}" for n in range(200)))
+        app.text.configure(state="disabled")
+        app.text.see("end")
+        root.update()
+        _resize(root, "600x400")
+        root.update()
+        assert app.text.yview()[1] == pytest.approx(1.0)
+        app.text.yview_moveto(0.0)  # the user scrolls up to read
+        root.update()
+        _resize(root, "1000x700")
+        root.update()
+        assert app.text.yview()[0] == 0.0
+    finally:
+        app.close_now()
+
+
+def _hex(widget: Any, color: str) -> str:
+    red, green, blue = widget.winfo_rgb(color)  # 16-bit channels, any Tk color spec
+    return f"#{red >> 8:02x}{green >> 8:02x}{blue >> 8:02x}"
+
+
+def _is_dark(color: str) -> bool:
+    return contrast_ratio(color, "#ffffff") > contrast_ratio(color, "#000000")
+
+
+def test_every_pane_is_dark_and_its_text_and_selection_read_at_aa(root: Any) -> None:
+    app = ChatApp(root, name="heidi", host="127.0.0.1", port=_refused_port())
+    try:
+        panes = {"rooms": app.room_list, "messages": app.text, "members": app.member_list,
+                 "entry": app.entry, "status": app.status}
+        for what, widget in panes.items():
+            background = _hex(widget, widget.cget("background"))
+            foreground = _hex(widget, widget.cget("foreground"))
+            assert _is_dark(background), f"the {what} background {background} is light"
+            assert contrast_ratio(foreground, background) >= 4.5, what
+        for what, widget in panes.items():
+            if what != "status":
+                selected = _hex(widget, widget.cget("selectforeground"))
+                selection = _hex(widget, widget.cget("selectbackground"))
+                assert contrast_ratio(selected, selection) >= 4.5, f"a selection in the {what}"
+    finally:
+        app.close_now()

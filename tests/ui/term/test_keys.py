@@ -58,6 +58,15 @@ def test_control_and_bidi_characters_are_not_text() -> None:
     assert not is_insertable("\u2066") and is_insertable("é")
 
 
+def test_the_parts_of_a_grapheme_cluster_are_all_text() -> None:
+    # Joiners, variation selectors, skin tones and accents are format or mark
+    # characters, not controls: dropping one would change what the user typed
+    # (a family into three people, a flag into two letters).
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    typed = f"{family}\u2764\ufe0f\U0001f44d\U0001f3fd\U0001f1fa\U0001f1f8e\u0301"
+    assert decoded(typed.encode()) == [typed]
+
+
 def test_invalid_utf8_becomes_the_replacement_character() -> None:
     assert decoded(b"a\xffb") == ["a\ufffdb"]
 

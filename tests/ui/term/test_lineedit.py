@@ -7,9 +7,10 @@ import unicodedata
 from collections.abc import Sequence
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from chattycat.ui.term.graphemes import boundaries, display_width, next_boundary
 from chattycat.ui.term.lineedit import (
     Completions,
     EndOfInput,
@@ -18,11 +19,20 @@ from chattycat.ui.term.lineedit import (
     LineEditor,
     Redraw,
     Submit,
-    display_width,
 )
 
 LEFT, RIGHT, UP, DOWN = b"\x1b[D", b"\x1b[C", b"\x1b[A", b"\x1b[B"
-HOME, END, DELETE = b"\x1b[H", b"\x1b[F", b"\x1b[3~"
+HOME, END, DELETE, BACKSPACE = b"\x1b[H", b"\x1b[F", b"\x1b[3~", b"\x7f"
+CTRL_LEFT, CTRL_RIGHT = b"\x1b[1;5D", b"\x1b[1;5C"
+
+# Clusters: what a reader sees as one character, made of several code points.
+ZWJ = "\u200d"
+FAMILY = f"\U0001f468{ZWJ}\U0001f469{ZWJ}\U0001f467"  # man ZWJ woman ZWJ girl
+FLAG_US, FLAG_FR = "\U0001f1fa\U0001f1f8", "\U0001f1eb\U0001f1f7"  # regional indicator pairs
+THUMBS_UP_DARK = "\U0001f44d\U0001f3ff"  # with a skin-tone modifier
+E_ACUTE = "e\u0301"  # with a combining accent
+HANGUL_GAG = "\u1100\u1161\u11a8"  # the syllable 각 in L, V, T jamo
+CLUSTERS = [FAMILY, FLAG_US, THUMBS_UP_DARK, E_ACUTE, HANGUL_GAG]
 CTRL = {c: bytes([ord(c) - 0x40]) for c in "ABCDEFHKLUWY"}
 
 
@@ -116,6 +126,98 @@ def test_ctrl_y_yanks_last_kill() -> None:
 def test_backspace_removes_base_char_with_its_combining_marks() -> None:
     assert state(typed("xe\u0301".encode() + b"\x7f")) == ("x", 1)
     assert typed("e\u0301x".encode() + LEFT * 2).cursor == 0
+
+
+# -- grapheme clusters -----------------------------------------------------------
+
+
+def test_backspace_deletes_a_zwj_family_whole() -> None:
+    # The reported defect: it took five Backspaces, one per code point.
+    assert state(typed(f"hi {FAMILY}".encode() + BACKSPACE)) == ("hi ", 3)
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_backspace_deletes_one_whole_cluster(cluster: str) -> None:
+    assert state(typed(f"a{cluster}".encode() + BACKSPACE)) == ("a", 1)
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_left_right_and_delete_step_over_one_whole_cluster(cluster: str) -> None:
+    editor = typed(f"a{cluster}b".encode() + LEFT)
+    assert editor.cursor == 1 + len(cluster)
+    editor.feed(LEFT)
+    assert editor.cursor == 1
+    editor.feed(RIGHT)
+    assert editor.cursor == 1 + len(cluster)
+    editor.feed(LEFT + DELETE)
+    assert state(editor) == ("ab", 1)
+
+
+def test_backspace_after_two_flags_removes_only_the_last_flag() -> None:
+    assert state(typed((FLAG_US + FLAG_FR).encode() + BACKSPACE)) == (FLAG_US, 2)
+
+
+def test_a_sequence_typed_one_byte_at_a_time_is_still_one_character() -> None:
+    editor = LineEditor()
+    for byte in f"x{FAMILY}".encode():
+        editor.feed(bytes([byte]))
+    assert editor.cursor == len(editor.buffer)
+    editor.feed(LEFT)
+    assert editor.cursor == 1
+
+
+def test_word_moves_and_ctrl_w_keep_clusters_whole() -> None:
+    line = f"say {FAMILY}{FLAG_US} now"
+    assert typed(line.encode() + CTRL_LEFT * 2).cursor == 4
+    assert typed(line.encode() + HOME + CTRL_RIGHT * 2).cursor == len(line) - 4
+    assert state(typed(f"say {FAMILY}{FLAG_US}".encode() + CTRL["W"])) == ("say ", 4)
+
+
+def test_the_cursor_column_counts_each_cluster_by_its_width() -> None:
+    editor = typed(f"{FAMILY}{E_ACUTE}{FLAG_US}".encode())
+    assert editor.render("> ", 80).cursor_column == 2 + 2 + 1 + 2
+    editor.feed(LEFT)
+    assert editor.render("> ", 80).cursor_column == 2 + 2 + 1
+    editor.feed(LEFT * 2)
+    assert editor.render("> ", 80).cursor_column == 2
+
+
+def test_text_joining_the_cluster_after_the_cursor_moves_the_cursor_past_it() -> None:
+    # A joiner typed between two emoji makes one picture of them.
+    editor = typed(b"\xf0\x9f\x91\xa8\xf0\x9f\x91\xa9" + LEFT + ZWJ.encode())
+    assert state(editor) == ("\U0001f468" + ZWJ + "\U0001f469", 3)
+    editor.feed(BACKSPACE)
+    assert state(editor) == ("", 0)
+
+
+def test_typing_goes_on_where_it_was_even_after_the_cursor_skipped_a_cluster() -> None:
+    # "a" joins the stray accent at the start of the line; the "b" typed next
+    # still follows the "a", as it would had both come in one read.
+    editor = LineEditor()
+    editor.set_buffer("\u0301", cursor=0)
+    editor.feed(b"a")
+    assert state(editor) == ("a\u0301", 2)
+    editor.feed(b"b")
+    assert editor.buffer == "ab\u0301"
+
+
+def test_deleting_what_kept_two_halves_apart_leaves_the_cursor_on_a_boundary() -> None:
+    # U, x, S: deleting the x pairs the regional indicators into one flag.
+    editor = typed("\U0001f1fax\U0001f1f8".encode() + LEFT + BACKSPACE)
+    assert state(editor) == (FLAG_US, 0)
+
+
+def test_set_buffer_moves_a_cursor_inside_a_cluster_to_its_start() -> None:
+    editor = LineEditor()
+    editor.set_buffer(f"a{FAMILY}", cursor=3)
+    assert editor.cursor == 1
+
+
+def test_a_pasted_crlf_is_one_space_not_a_line_end() -> None:
+    # CR LF is one cluster (GB3) and one Enter when typed; pasted, one space.
+    editor = LineEditor()
+    assert editor.feed(b"\x1b[200~a\r\nb\x1b[201~") == []
+    assert state(editor) == ("a b", 3)
 
 
 # -- control keys and events ---------------------------------------------------
@@ -377,8 +479,15 @@ KEYS = [
     b"\x7f", b"\x08", b"\r", b"\n", b"\t", b"\x03", b"\x04", b"\x0c",
     *CTRL.values(), b"\xff", b"\xe6\x97", b"\x00",
 ]  # fmt: skip
+# Code points that build clusters: accents, joiners, regional indicators,
+# skin tones, Hangul jamo, variation selectors.
+CLUSTER_PARTS = (
+    "\u0301\u200d\U0001f468\U0001f469\U0001f1fa\U0001f1f8\U0001f3fd\u1100\u1161\u11a8\ufe0f"
+)
 TEXT = st.text(
-    alphabet=st.sampled_from("ab xyz日本😀é\u0301\u200b\u3000\uff57"), min_size=1, max_size=5
+    alphabet=st.sampled_from("ab xyz日本😀é\u200b\u3000\uff57" + CLUSTER_PARTS),
+    min_size=1,
+    max_size=5,
 )
 KEYSTROKES = st.lists(
     st.one_of(st.sampled_from(KEYS), TEXT.map(str.encode), st.binary(max_size=3)), max_size=40
@@ -420,6 +529,7 @@ def test_random_keystrokes_keep_invariants(data: bytes) -> None:
     for byte in data:
         events = editor.feed(bytes([byte]))
         assert 0 <= editor.cursor <= len(editor.buffer)
+        assert editor.cursor in boundaries(editor.buffer)
         assert not any(unicodedata.category(ch) == "Cc" for ch in editor.buffer)
         for event in events:
             if isinstance(event, Submit):
@@ -427,8 +537,10 @@ def test_random_keystrokes_keep_invariants(data: bytes) -> None:
 
 
 @given(
-    buffer=st.text(st.sampled_from("ab 日😀é\u0301\u0300\uff57\u200b"), max_size=60),
-    prompt=st.text(st.sampled_from("> #日"), max_size=8),
+    buffer=st.text(st.sampled_from("ab 日😀é\u0300\uff57\u200b" + CLUSTER_PARTS), max_size=60),
+    # Empty, or ending in a space like the client's "[room]> ": the prompt
+    # and the line are measured apart, and nothing joins a space visibly.
+    prompt=st.one_of(st.just(""), st.text(st.sampled_from("> #日"), max_size=7).map("{} ".format)),
     width=st.integers(3, 40),
     data=st.data(),
 )
@@ -446,8 +558,35 @@ def test_render_round_trips(buffer: str, prompt: str, width: int, data: st.DataO
     assert r.start <= at <= r.start + len(r.visible)
     assert r.cursor_column == display_width(full[r.start : at])
     assert r.cursor_column <= width - 1
-    if at < len(full):
+    under_cursor = editor.buffer[editor.cursor : next_boundary(editor.buffer, editor.cursor)]
+    # (A cluster can be wider than a narrow row: leading Hangul jamo in a row
+    # make one cluster of two columns each.)
+    if under_cursor and display_width(under_cursor) <= width - 1:
         assert at < r.start + len(r.visible)
-        assert r.cursor_column + display_width(full[at]) <= width - 1
+        assert r.cursor_column + display_width(under_cursor) <= width - 1
     if display_width(full) <= width - 1:
         assert r.visible == full
+
+
+@given(
+    before=st.text(st.sampled_from("ab 日" + CLUSTER_PARTS), max_size=12),
+    cluster=st.sampled_from(["x", "日", *CLUSTERS, FLAG_FR, "\u2764\ufe0f"]),
+    data=st.data(),
+)
+@settings(max_examples=300)
+def test_backspace_after_typing_a_cluster_restores_the_line(
+    before: str, cluster: str, data: st.DataObject
+) -> None:
+    editor = LineEditor()
+    editor.set_buffer(before, cursor=data.draw(st.integers(0, len(before))))
+    at = editor.cursor
+    after = before[:at] + cluster + before[at:]
+    # Only when it stays a character of its own: an accent typed after a
+    # letter, or half a flag beside another, becomes part of its neighbour.
+    assume(at in boundaries(after) and at + len(cluster) in boundaries(after))
+    editor.feed(cluster.encode())
+    assert state(editor) == (after, at + len(cluster))
+    editor.feed(BACKSPACE)
+    assert state(editor) == (before, at)
+    editor.feed(cluster.encode() + LEFT + DELETE)
+    assert state(editor) == (before, at)
