@@ -21,7 +21,6 @@ import functools
 import logging
 import queue
 import signal
-import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +36,7 @@ except ImportError as exc:  # Python built without Tk, or the Tk libraries are m
     ) from exc
 
 from chattycat.client.client import Client, ClientEvent, ClientState
+from chattycat.net.contexts import SSLContext
 from chattycat.net.loop import EventLoop
 from chattycat.ui.gui.model import (
     COLOR_TAG_PREFIX,
@@ -125,7 +125,7 @@ class ChatApp:
         host: str,
         port: int,
         rooms: Sequence[str] = (),
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: SSLContext | None = None,
         server_hostname: str | None = None,
     ) -> None:
         self.root = root
@@ -406,7 +406,7 @@ def run_gui(
     host: str,
     port: int,
     rooms: Sequence[str],
-    ssl_context: ssl.SSLContext | None,
+    ssl_context: SSLContext | None,
     server_hostname: str | None,
 ) -> int:
     """Open the chat window and run until it is closed; returns the exit code.
