@@ -30,9 +30,9 @@ from chattycat.net.loop import EventLoop, Handle, TimerHandle
 from chattycat.net.transport import Protocol, Transport
 from chattycat.protocol.framing import FrameDecoder, encode_frame
 from chattycat.server.app import ChatServer, ServerConfig
-from chattycat.server.state import ChatState, RoomsConfig
 from chattycat.server.memory_store import MemoryStore
 from chattycat.server.sqlite_store import SQLiteStore
+from chattycat.server.state import ChatState, RoomsConfig
 from chattycat.server.store import HistoryStore
 
 __all__ = [

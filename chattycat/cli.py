@@ -21,7 +21,7 @@ from chattycat.client.client import Client
 from chattycat.errors import ChattyCatError, ConfigError
 from chattycat.net.contexts import SSLContext, client_context, server_context
 from chattycat.net.loop import EventLoop
-from chattycat.protocol.messages import is_valid_name, is_valid_room
+from chattycat.protocol.names import NAME_RULE, ROOM_RULE, is_valid_name, is_valid_room
 from chattycat.server.app import ChatServer, ServerConfig
 from chattycat.server.memory_store import MemoryStore
 from chattycat.server.sqlite_store import SQLiteStore
@@ -73,7 +73,7 @@ def option(*decls: str, **kwargs: Any) -> Callable[[_F], _F]:
 
 def _room_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if not is_valid_room(value):
-        raise click.BadParameter("room names are 1-32 characters from a-z 0-9 _ -")
+        raise click.BadParameter(ROOM_RULE)
     return value
 
 
@@ -153,13 +153,44 @@ def _run_server(config: ServerConfig, db_path: str) -> None:
         log.info("chattycat %s listening on %s (%s); history in %s", __version__, shown, scheme,
                  db_path)
         server.on_stopped = loop.stop
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, server.stop)
+        _handle_server_signals(loop, server)
         loop.run_forever()
         log.info("stopped")
     finally:
         store.close()
         loop.close()
+
+
+# A closed terminal (SIGHUP) stops the server as gracefully as Ctrl-C or a
+# service manager's SIGTERM: clients get the shutdown notice, history is kept.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+# Signals the server has no use for whose default action would kill it without
+# the shutdown notice: they are logged and otherwise ignored.
+IGNORED_SIGNALS = ("SIGUSR1", "SIGUSR2")
+
+
+def _handle_server_signals(loop: EventLoop, server: ChatServer) -> None:
+    for name in STOP_SIGNALS:
+        if hasattr(signal, name):  # Windows has no SIGHUP
+            loop.add_signal_handler(getattr(signal, name), _stopping(server, name))
+    for name in IGNORED_SIGNALS:
+        if hasattr(signal, name):
+            loop.add_signal_handler(getattr(signal, name), _ignoring(name))
+
+
+def _stopping(server: ChatServer, name: str) -> Callable[[], None]:
+    def stop() -> None:
+        log.info("%s: stopping", name)
+        server.stop()
+
+    return stop
+
+
+def _ignoring(name: str) -> Callable[[], None]:
+    def ignore() -> None:
+        log.info("%s: ignored (the server does not use it)", name)
+
+    return ignore
 
 
 def _connection_limit(requested: int | None) -> int:
@@ -193,7 +224,7 @@ def _server_tls(cert: str, key: str | None) -> SSLContext:
 
 def _user_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if not is_valid_name(value):
-        raise click.BadParameter("names are 1-32 characters from A-Z a-z 0-9 _ -")
+        raise click.BadParameter(NAME_RULE)
     return value
 
 
@@ -250,7 +281,7 @@ def join(
         else:
             _unbuffer_stdout()
             with _quit_on_signals(loop, client):
-                code = run_plain(client, loop)
+                code = run_plain(client, loop, out=sys.stdout)
     except ChattyCatError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -286,7 +317,7 @@ def _run_interactive(client: Client, loop: EventLoop, *, no_color: bool) -> int:
     try:
         from chattycat.ui.term.app import run_interactive
     except ImportError:  # a build without the interactive UI: scripted mode still works
-        return run_plain(client, loop)
+        return run_plain(client, loop, out=sys.stdout)
     return run_interactive(client, loop, no_color=no_color)
 
 

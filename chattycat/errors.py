@@ -91,8 +91,14 @@ class FrameTooLarge(RemoteProtocolError):
         self.max_frame = max_frame
 
 
-class LocalProtocolError(ProtocolError):
-    """This side tried to send something the protocol does not allow (a bug)."""
+class LocalProtocolError(ProtocolError, ValueError):
+    """This side built a frame the protocol does not allow (a bug in the calling code).
+
+    Raised when the frame is built, like h11's, so the bug shows where it was
+    made rather than as a peer's error later. It is also a ValueError, which is
+    what a bad argument has always raised, so callers that already guard their
+    input that way need not know about frames.
+    """
 
 
 class ConnectFailed(ChattyCatError):

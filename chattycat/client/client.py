@@ -18,6 +18,18 @@ Delivery guarantees (PROTOCOL section 7):
 - Requests leave through a token bucket a little slower than the server's
   flood control (:mod:`chattycat.client.outbox`); a ``rate_limited`` refusal of a
   queued request is retried after a pause.
+
+Each fact has one owner: :class:`~chattycat.client.session.ClientSession`
+(name, rooms, members, seqs) and :class:`~chattycat.client.outbox.Outbox`
+(queued, sent and pending requests). After every change the client emits
+their news as events, :class:`SessionChanged` and :class:`PendingChanged`,
+right after the event that caused it; front ends render those.
+
+Rooms asked for at start are entered with the first ``hello`` itself, as a
+``resume`` from seq 0 (PROTOCOL section 7), so the user never passes through
+the server's default room; of the history that brings, the newest
+:data:`~chattycat.client.session.ENTRY_HISTORY_MESSAGES` are shown, as a join
+would show them.
 """
 
 from __future__ import annotations
@@ -25,7 +37,6 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-import ssl
 from collections.abc import Callable, Sequence
 from itertools import count
 
@@ -37,13 +48,18 @@ from chattycat.client.events import (
     Connected,
     ConnectionLost,
     Failed,
+    PendingChanged,
     Reconnecting,
+    RoomState,
+    SessionChanged,
+    Synced,
 )
 from chattycat.client.liveness import Verdict, Watchdog, retry_delay_s
-from chattycat.client.outbox import Outbox
+from chattycat.client.outbox import Outbox, acknowledged_ids
 from chattycat.client.session import ClientSession
 from chattycat.errors import ErrorCode, RemoteProtocolError
 from chattycat.net.connector import Connector, connect
+from chattycat.net.contexts import SSLContext
 from chattycat.net.loop import EventLoop, TimerHandle
 from chattycat.net.transport import Transport
 from chattycat.protocol.messages import (
@@ -54,14 +70,12 @@ from chattycat.protocol.messages import (
     Hello,
     HistoryQuery,
     Join,
-    Joined,
     Member,
     Nick,
     Part,
     Ping,
     Pong,
     Quit,
-    Renamed,
     Request,
     Rooms,
     Say,
@@ -69,11 +83,9 @@ from chattycat.protocol.messages import (
     WhisperTo,
     Who,
     encode,
-    is_valid_name,
-    is_valid_room,
-    name_key,
     parse_event,
 )
+from chattycat.protocol.names import NAME_RULE, ROOM_RULE, is_valid_name, is_valid_room
 
 __all__ = [
     "Client",
@@ -83,7 +95,11 @@ __all__ = [
     "Connected",
     "ConnectionLost",
     "Failed",
+    "PendingChanged",
     "Reconnecting",
+    "RoomState",
+    "SessionChanged",
+    "Synced",
 ]
 
 log = logging.getLogger("chattycat.client.client")
@@ -105,17 +121,16 @@ class Client:
         host: str = "127.0.0.1",
         port: int = 9999,
         rooms: Sequence[str] = (),
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: SSLContext | None = None,
         server_hostname: str | None = None,
         connect_timeout_s: float = 10.0,
         on_event: Callable[[ClientEvent], None] | None = None,
     ) -> None:
         if not is_valid_name(name):
-            raise ValueError(f"bad name {name!r}: 1-32 characters from A-Z a-z 0-9 _ -")
+            raise ValueError(f"bad name {name!r}: {NAME_RULE}")
         for room in rooms:
             _check_room(room)
         self.loop = loop
-        self.name = name
         self.host, self.port = host, port
         self.color: str | None = None
         self.state = ClientState.IDLE
@@ -124,11 +139,7 @@ class Client:
         self._ssl_context = ssl_context
         self._server_hostname = server_hostname
         self._connect_timeout_s = connect_timeout_s
-        self._session = ClientSession(rooms)
-        # Asked for particular rooms: the server's default room, which a fresh
-        # hello joins, is left again unless it is one of them.
-        self._leave_default_room = bool(rooms)
-        self._initial_rooms = frozenset(rooms)
+        self._session = ClientSession(name, rooms)
         self._session_token: str | None = None  # the server's, for resuming
         self._ever_welcomed = False
         self._link: ServerLink | None = None
@@ -139,17 +150,22 @@ class Client:
         # replaces the entry, so fired handles are not kept.
         self._timers: dict[str, TimerHandle] = {}
         self._retry_timer: TimerHandle | None = None
-        # Ids and the order of outgoing requests come from one counter. Says
-        # and whispers also stay pending in the session until acknowledged.
-        self._counter = count(1)
+        self._ids = count(1)
         self._id_prefix = secrets.token_hex(4)
-        self._outbox = Outbox(loop.time(), self._session.is_pending)
+        self._outbox = Outbox(loop.time())
+        self._published_pending = 0
+        self._sync_tokens: set[str] = set()  # sync() pings not answered yet
         self._pump_timer: TimerHandle | None = None
         self._watchdog = Watchdog()
         self._resuming = False
         self._closing: Transport | None = None  # flushing our quit
 
     # -- read-only state -------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The user's name (it follows welcome and renames)."""
+        return self._session.me
 
     @property
     def rooms(self) -> list[str]:
@@ -170,7 +186,11 @@ class Client:
 
     def pending(self) -> int:
         """Says and whispers not yet acknowledged by the server."""
-        return self._session.pending_count()
+        return self._outbox.pending_count()
+
+    def snapshot(self) -> SessionChanged:
+        """What the session knows now (as the latest SessionChanged event said)."""
+        return self._session.snapshot()
 
     def drained(self) -> bool:
         """After quit(): whether the quit frame has left (run the loop until it has)."""
@@ -195,7 +215,7 @@ class Client:
     def whisper(self, to: str, text: str) -> str:
         """Send ``text`` privately to ``to`` (queued while offline); returns the id."""
         if not is_valid_name(to):
-            raise ValueError(f"bad name {to!r}")
+            raise ValueError(f"bad name {to!r}: {NAME_RULE}")
         _check_text(text)
         message_id = self._next_id()
         self._submit_pending(WhisperTo(to, text, message_id, ref=message_id))
@@ -204,17 +224,25 @@ class Client:
     def join(self, room: str) -> None:
         """Join ``room``; offline, it is joined on reconnect."""
         _check_room(room)
+        self._check_open()
         self._session.join(room)
         if self.state is ClientState.ONLINE:
             self._submit(Join(room, ref=self._next_id()))
+        self._publish()
 
     def part(self, room: str) -> None:
-        """Leave ``room``; offline, it is left out of the next resume."""
+        """Leave ``room`` (ValueError if not in it); offline, it is left out of the next resume.
+
+        A part right after a join that is still on its way is sent after it:
+        the server carries them out in order.
+        """
         _check_room(room)
+        self._check_open()
         online = self.state is ClientState.ONLINE
         self._session.part(room, online=online)
         if online:
             self._submit(Part(room, ref=self._next_id()))
+        self._publish()
 
     def who(self, room: str) -> None:
         """Ask for the roster of ``room`` (answered with a Roster event)."""
@@ -234,10 +262,22 @@ class Client:
         self._session.expect_history(ref)
         self._submit(HistoryQuery(room, before=before, limit=limit, ref=ref))
 
+    def sync(self) -> str:
+        """Ask the server to confirm it has handled everything sent so far.
+
+        A :class:`Synced` event with the returned token follows once it has
+        (PROTOCOL section 6: the server answers a ``ping`` in order), unless
+        the connection is lost first.
+        """
+        token = f"sync-{self._next_id()}"
+        self._submit(Ping(token))
+        self._sync_tokens.add(token)
+        return token
+
     def nick(self, name: str) -> None:
         """Change the user name (``name`` updates when the Renamed event arrives)."""
         if not is_valid_name(name):
-            raise ValueError(f"bad name {name!r}")
+            raise ValueError(f"bad name {name!r}: {NAME_RULE}")
         self._submit(Nick(name, ref=self._next_id()))
 
     def quit(self, reason: str | None = None) -> None:
@@ -267,8 +307,9 @@ class Client:
         assert link.transport is not None
         self._connector = None
         self._watchdog.heard(self.loop.time())
-        resume = self._session.resume_points() if self._session_token is not None else {}
-        self._resuming = bool(resume)
+        fresh = self._session_token is None
+        resume = self._session.resume_points(fresh=fresh)
+        self._resuming = bool(resume) and not fresh
         hello = Hello(self.name, session=self._session_token, resume=resume or None)
         link.transport.write(encode(hello))
         # A server that accepts but never answers must not hang us forever.
@@ -318,8 +359,9 @@ class Client:
             self._pump_timer = None
 
     def _requeue_after_loss(self) -> None:
-        self._outbox.requeue(self._session.pending())
+        self._outbox.requeue_after_loss()
         self._session.connection_lost()
+        self._publish()
 
     def _shut_down(self, event: Closed | Failed, *, flush: bool) -> None:
         if self.state is ClientState.CLOSED:
@@ -357,19 +399,20 @@ class Client:
             self._on_error(frame)
         elif isinstance(frame, Ping):
             self._write(Pong(frame.token))
+        elif isinstance(frame, Pong) and frame.token in self._sync_tokens:
+            self._sync_tokens.discard(str(frame.token))
+            self._emit(Synced(str(frame.token)))
         else:
-            if isinstance(frame, Renamed) and name_key(frame.old) == name_key(self.name):
-                self.name = frame.new
-            shown = self._session.receive(frame, self.name)
-            if shown is not None:
-                self._emit(shown)
-            if isinstance(frame, Joined) and self._leave_default_room and self._is_me(frame.name):
-                self._leave_default_room = False
-                if frame.room not in self._initial_rooms:
-                    self.part(frame.room)
+            self._receive(frame)
 
-    def _is_me(self, name: str) -> bool:
-        return name_key(name) == name_key(self.name)
+    def _receive(self, frame: Frame) -> None:
+        """A frame for the session: acknowledgements to the outbox, then what to show."""
+        for message_id in acknowledged_ids(frame, self.name):
+            self._outbox.acknowledge(message_id)
+        shown = self._session.receive(frame)
+        if shown is not None:
+            self._emit(shown)
+        self._publish()
 
     def _before_welcome(self, link: ServerLink, frame: Frame) -> None:
         if isinstance(frame, Welcome):
@@ -391,11 +434,11 @@ class Client:
         self.state = ClientState.ONLINE
         self._attempt = 0  # only a welcome proves the server is back
         self._ever_welcomed = True
-        self.name, self.color = welcome.name, welcome.color
-        if self._session_token is not None and welcome.session != self._session_token:
-            # The server did not know our session: it may have restarted without
-            # its history (--db :memory:) and be numbering rooms from 1 again.
-            self._session.server_forgot_us()
+        self.color = welcome.color
+        # A server that did not know our session may have restarted without
+        # its history (--db :memory:) and be numbering rooms from 1 again.
+        forgot = self._session_token is not None and welcome.session != self._session_token
+        self._session.welcomed(welcome.name, new_session=forgot)
         self._session_token = welcome.session
         link.decoder.max_frame = welcome.max_frame
         self._watchdog.heartbeat_s = float(welcome.heartbeat)
@@ -403,6 +446,7 @@ class Client:
         if welcome.heartbeat > 0:
             self._schedule_watchdog()
         self._emit(Connected(welcome, resumed))
+        self._publish()
         if self.state is not ClientState.ONLINE:
             return  # the event handler quit
         # Joins go straight out, ahead of the queue: lines typed before the
@@ -420,12 +464,14 @@ class Client:
             self._schedule_pump(self._outbox.retry_later(entry, self.loop.time()))
             return
         if isinstance(key, str):
+            self._outbox.refused(key)
             self._session.refused(key, entry[1] if entry is not None else None)
         if error.code == ErrorCode.REPLACED:
             self._shut_down(Failed("signed in elsewhere with this session", error.code),
                             flush=False)
             return
         self._emit(error)
+        self._publish()
 
     # -- helpers ---------------------------------------------------------------
 
@@ -438,23 +484,34 @@ class Client:
         if self.on_event is not None:
             self.on_event(event)
 
+    def _publish(self) -> None:
+        """Emit the session's and the outbox's news, if any, after the event that made it."""
+        snapshot = self._session.take_snapshot()
+        if snapshot is not None:
+            self._emit(snapshot)
+        pending = self._outbox.pending_count()
+        if pending != self._published_pending:
+            self._published_pending = pending
+            self._emit(PendingChanged(pending))
+
     def _next_id(self) -> str:
-        return f"{self._id_prefix}-{next(self._counter)}"
+        return f"{self._id_prefix}-{next(self._ids)}"
+
+    def _check_open(self) -> None:
+        if self.state is ClientState.CLOSED:
+            raise RuntimeError("the client is closed")
 
     # -- outgoing --------------------------------------------------------------
 
     def _submit_pending(self, request: Say | WhisperTo) -> None:
-        if self.state is ClientState.CLOSED:
-            raise RuntimeError("the client is closed")
-        order = next(self._counter)
-        self._session.add_pending(order, request)
-        self._outbox.put(order, request)
+        self._check_open()
+        self._outbox.put(request)
         self._pump()
+        self._publish()
 
     def _submit(self, request: Request) -> None:
-        if self.state is ClientState.CLOSED:
-            raise RuntimeError("the client is closed")
-        self._outbox.put(next(self._counter), request)
+        self._check_open()
+        self._outbox.put(request)
         self._pump()
 
     def _write(self, request: Request) -> None:
@@ -507,7 +564,7 @@ class Client:
 
 def _check_room(room: str) -> None:
     if not is_valid_room(room):
-        raise ValueError(f"bad room name {room!r}: 1-32 characters from a-z 0-9 _ -")
+        raise ValueError(f"bad room name {room!r}: {ROOM_RULE}")
 
 
 def _check_text(text: str) -> None:

@@ -13,9 +13,18 @@ import ssl
 
 from chattycat.errors import ConfigError
 
-__all__ = ["SSLContext", "client_context", "server_context"]
+__all__ = [
+    "SSLCertVerificationError",
+    "SSLContext",
+    "SSLError",
+    "client_context",
+    "server_context",
+]
 
 SSLContext = ssl.SSLContext
+# The TLS failures the layers above tell apart when they explain one to a user.
+SSLError = ssl.SSLError
+SSLCertVerificationError = ssl.SSLCertVerificationError
 
 
 def server_context(cert: str, key: str | None) -> SSLContext:

@@ -24,21 +24,22 @@ import typing
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from chattycat.errors import ErrorCode, FrameTooLarge, StoreError
+from chattycat.errors import ErrorCode, FrameTooLarge, ProtocolError, StoreError
 from chattycat.net.contexts import SSLContext
 from chattycat.net.framed import FramedProtocol
 from chattycat.net.listener import Listener, listen
 from chattycat.net.loop import EventLoop, TimerHandle
 from chattycat.net.transport import Transport
 from chattycat.protocol.framing import FrameDecoder
-from chattycat.protocol.messages import Error, History, RoomList, Roster, encode
+from chattycat.protocol.messages import Error, Frame, History, RoomList, Roster, encode
 from chattycat.server.effects import Close, ConnId, Effect, Now, Read, Send, WriteBatch
 from chattycat.server.model import RoomsConfig
 from chattycat.server.state import ChatState
 from chattycat.server.store import HistoryStore, ReadResult
 
-__all__ = ["ChatServer", "Clock", "ServerConfig", "SystemClock"]
+__all__ = ["ChatServer", "Clock", "FramedPeer", "Peer", "ServerConfig", "SystemClock"]
 
 log = logging.getLogger("chattycat.server.app")
 
@@ -91,15 +92,35 @@ class ServerConfig:
     retain_days: float | None = None
 
 
-class _Connection(FramedProtocol[FrameDecoder]):
-    """One client connection: hands its frames to the server."""
+class Peer(typing.Protocol):
+    """One client connection, through any front door, as the server sees it.
+
+    The TCP door below is one; a WebSocket or IRC door provides the same few
+    things: an id, its transport, how a frame is put on its wire, and the
+    reply allowance the server keeps for it. The door calls the server's
+    ``opened``, ``received``, ``rejected``, ``drained``, ``slow_consumer``
+    and ``closed`` as its transport reports events.
+    """
+
+    id: ConnId
+    transport: Transport | None
+    reply_allowance: int
+
+    def encode_frame(self, frame: Frame) -> bytes:
+        """``frame`` as this door's wire carries it."""
+        ...
+
+
+class FramedPeer(FramedProtocol[FrameDecoder]):
+    """A peer of the TCP door: length-prefixed JSON frames (PROTOCOL section 1)."""
+
+    # The TCP wire is PROTOCOL's own framing: the server's one shared encoding.
+    encode_frame = staticmethod(encode)
 
     def __init__(self, server: ChatServer) -> None:
         super().__init__(FrameDecoder(server.config.rooms.max_frame))
         self.server = server
         self.id: ConnId = next(server.ids)
-        # Bytes of replies this client asked for that may still be unsent
-        # (see ChatServer._allow_replies).
         self.reply_allowance = 0
 
     def connection_made(self, transport: Transport) -> None:
@@ -107,13 +128,11 @@ class _Connection(FramedProtocol[FrameDecoder]):
         self.server.opened(self)
 
     def payload_received(self, payload: bytes) -> None:
-        server = self.server
-        server.apply(server.state.receive_payload(self.id, payload, server.clock.now()))
+        self.server.received(self, payload)
 
     def frame_too_large(self, length: int) -> None:
         log.info("connection %d sent a frame of %d bytes: closing", self.id, length)
-        exc = FrameTooLarge(length, self.decoder.max_frame)
-        self.server.apply(self.server.state.reject(self.id, exc, self.server.clock.now()))
+        self.server.rejected(self, FrameTooLarge(length, self.decoder.max_frame))
 
     def pause_writing(self) -> None:
         # Output to this client is piling up: stop reading its requests, each of
@@ -148,7 +167,7 @@ class ChatServer:
         self.clock: Clock = clock or SystemClock(loop)
         self.state = ChatState(config.rooms)
         self.ids = itertools.count(1)
-        self._connections: dict[ConnId, _Connection] = {}
+        self._connections: dict[ConnId, Peer] = {}
         self._pending: deque[Effect] = deque()
         self._end_of_pass_scheduled = False
         self._listener: Listener | None = None
@@ -165,7 +184,7 @@ class ChatServer:
         """Load the store's state, listen and start the timers; returns the addresses."""
         self.state.restore(self.store.load_state(), self.clock.now())
         self._listener = listen(
-            self.loop, lambda: _Connection(self), self.config.host, self.config.port,
+            self.loop, lambda: FramedPeer(self), self.config.host, self.config.port,
             backlog=self.config.backlog, ssl_context=self.config.ssl_context,
             # One --handshake-timeout covers the TLS handshake and the hello.
             ssl_handshake_timeout_s=self.config.rooms.handshake_timeout_s,
@@ -205,7 +224,8 @@ class ChatServer:
 
     # -- connections --------------------------------------------------------
 
-    def opened(self, conn: _Connection) -> None:
+    def opened(self, conn: Peer) -> None:
+        """A front door accepted ``conn`` (its transport is set)."""
         assert conn.transport is not None
         limit = self.config.max_connections
         if self._stopping or (limit is not None and len(self._connections) >= limit):
@@ -221,12 +241,21 @@ class ChatServer:
         log.debug("connection %d from %s", conn.id, transport.get_extra_info("peername"))
         self.apply(self.state.connect(conn.id, self.clock.now()))
 
-    def closed(self, conn: _Connection) -> None:
+    def closed(self, conn: Peer) -> None:
+        """``conn`` is gone."""
         if self._connections.pop(conn.id, None) is not None:
             self.apply(self.state.disconnected(conn.id, self.clock.now()))
         self._maybe_stopped()
 
-    def drained(self, conn: _Connection) -> None:
+    def received(self, conn: Peer, payload: bytes) -> None:
+        """One frame's payload from ``conn``."""
+        self.apply(self.state.receive_payload(conn.id, payload, self.clock.now()))
+
+    def rejected(self, conn: Peer, exc: ProtocolError) -> None:
+        """``conn`` sent something that is not a frame at all (too large, say)."""
+        self.apply(self.state.reject(conn.id, exc, self.clock.now()))
+
+    def drained(self, conn: Peer) -> None:
         """``conn``'s backlog is down to the low-water mark: the replies it asked for are out."""
         if conn.reply_allowance and conn.transport is not None:
             conn.reply_allowance = 0
@@ -256,7 +285,7 @@ class ChatServer:
                 conn.reply_allowance = min(most, conn.reply_allowance + size)
                 self._set_limits(conn.transport, conn.reply_allowance)
 
-    def slow_consumer(self, conn: _Connection) -> None:
+    def slow_consumer(self, conn: Peer) -> None:
         """``conn``'s unsent output passed ``--max-outbuf`` after a send: drop it."""
         log.info("connection %d is a slow consumer: closing", conn.id)
         self.apply(self.state.drop_slow_consumer(conn.id, self.clock.now()))
@@ -315,14 +344,24 @@ class ChatServer:
         while pending:
             effect = pending.popleft()
             if isinstance(effect, Send):
-                data = encode(effect.frame)
-                if type(effect.frame) in _REPLIES_ASKED_FOR:
-                    for conn_id in effect.conns:
-                        replies[conn_id] = replies.get(conn_id, 0) + len(data)
+                frame = effect.frame
+                data = encode(frame)  # once for every TCP client
+                other: dict[Any, bytes] | None = None  # other doors' encodings, once each
                 for conn_id in effect.conns:
                     conn = connections.get(conn_id)
-                    if conn is not None and conn.transport is not None:
+                    if conn is None or conn.transport is None:
+                        continue
+                    door = conn.encode_frame
+                    if door is not encode:
+                        other = {} if other is None else other
+                        if door not in other:
+                            other[door] = door(frame)
+                        conn.transport.write(other[door])
+                    else:
                         conn.transport.write(data)  # a no-op on a closing transport
+                if type(frame) in _REPLIES_ASKED_FOR:
+                    for conn_id in effect.conns:
+                        replies[conn_id] = replies.get(conn_id, 0) + len(data)
             elif isinstance(effect, Close):
                 self._close(effect.conn)
         if replies:

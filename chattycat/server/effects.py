@@ -92,9 +92,14 @@ class StoredSession:
 
 @dataclass(frozen=True, slots=True)
 class Append:
-    """Store ``message`` as number ``message.seq`` of ``message.room``."""
+    """Store ``message`` as number ``message.seq`` of ``message.room``.
+
+    ``session`` is the digest of its sender's session: idempotence windows
+    belong to sessions (PROTOCOL section 5), so the ids are kept by it.
+    """
 
     message: Message
+    session: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,10 +162,10 @@ class LoadHistory:
 
 @dataclass(frozen=True, slots=True)
 class LoadIds:
-    """Read the last ``limit`` messages with a client id that ``sender_key`` stored in ``room``."""
+    """Read the last ``limit`` messages with a client id that ``session`` stored in ``room``."""
 
     read: int
-    sender_key: str
+    session: str
     room: str
     limit: int
 

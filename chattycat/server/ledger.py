@@ -69,7 +69,7 @@ class Ledger:
     def append(self, message: Message, sender: User) -> None:
         """Number ``message`` (its seq must be the next) and add it to the open batch."""
         self._last_seq[message.room] = message.seq
-        self._open.append(Append(message))
+        self._open.append(Append(message, sender.session_key))
         self._open_has_messages = True
         self.pending[(message.room, message.seq)] = Pending(message, sender)
 

@@ -12,7 +12,7 @@ import bisect
 from collections.abc import Iterable
 
 from chattycat.errors import StoreError
-from chattycat.protocol.messages import Message, name_key
+from chattycat.protocol.messages import Message
 from chattycat.server.effects import Append, StoredSession, WriteBatch
 from chattycat.server.store import SyncStore
 
@@ -27,15 +27,15 @@ class MemoryStore(SyncStore):
         self._seqs: dict[str, list[int]] = {}  # parallel to _messages, for bisect
         self._last_seq: dict[str, int] = {}
         self._sessions: dict[str, StoredSession] = {}
-        # (sender name key, room) -> that sender's messages with an id, oldest first.
+        # (session, room) -> that session's messages with an id, oldest first.
         self._with_ids: dict[tuple[str, str], list[Message]] = {}
         self._transaction: list[tuple[str, object]] = []
 
     # -- writes (buffered until commit, so a batch lands whole) -----------------
 
-    def add(self, message: Message) -> None:
-        """Put ``message`` into the open transaction."""
-        self._transaction.append(("add", message))
+    def add(self, message: Message, session: str | None = None) -> None:
+        """Put ``message`` (sent by ``session``) into the open transaction."""
+        self._transaction.append(("add", (message, session)))
 
     def save_session(self, session: StoredSession) -> None:
         """Create or replace a session, in the open transaction."""
@@ -62,12 +62,13 @@ class MemoryStore(SyncStore):
         transaction, self._transaction = self._transaction, []
         for kind, item in transaction:
             if kind == "add":
-                assert isinstance(item, Message)
-                self._messages.setdefault(item.room, []).append(item)
-                self._seqs.setdefault(item.room, []).append(item.seq)
-                self._last_seq[item.room] = item.seq
-                if item.id is not None:
-                    self._with_ids.setdefault((name_key(item.sender), item.room), []).append(item)
+                assert isinstance(item, tuple)
+                message, session = item
+                self._messages.setdefault(message.room, []).append(message)
+                self._seqs.setdefault(message.room, []).append(message.seq)
+                self._last_seq[message.room] = message.seq
+                if message.id is not None and session is not None:
+                    self._with_ids.setdefault((session, message.room), []).append(message)
             elif kind == "save":
                 assert isinstance(item, StoredSession)
                 self._sessions[item.name_key] = item
@@ -89,9 +90,9 @@ class MemoryStore(SyncStore):
             low, high = (high - limit, high) if newest else (low, low + limit)
         return self._messages[room][low:high]
 
-    def recent_ids(self, sender: str, room: str, limit: int) -> list[Message]:
-        """The last ``limit`` messages with an id from ``sender`` (any case) in ``room``."""
-        found = self._with_ids.get((name_key(sender), room), [])
+    def recent_ids(self, session: str, room: str, limit: int) -> list[Message]:
+        """The last ``limit`` messages with an id that ``session`` sent to ``room``."""
+        found = self._with_ids.get((session, room), [])
         return found[-limit:] if limit > 0 else []
 
     def last_seqs(self) -> dict[str, int]:

@@ -30,7 +30,6 @@ from chattycat.server.idempotence import IdWindows
 from chattycat.server.ledger import Ledger
 from chattycat.server.model import Connection, Pending, RoomsConfig, User
 from chattycat.server.output import OutputQueue
-from chattycat.server.sessions import secret_digest
 
 __all__ = ["Await", "Messaging", "Then"]
 
@@ -69,15 +68,15 @@ class Messaging:
         if req.id is None:
             self._new_message(user, req, now)
             return
-        window = self.windows.get(user.key, req.room)
+        window = self.windows.get(user.session_key, req.room)
         if window is None:
-            # First say of this user here since the server started: its earlier
-            # ids (maybe sent before a restart) are in the store.
-            ids = LoadIds(self._ledger.next_read(), user.key, req.room,
+            # First say of this session here since the server started: its
+            # earlier ids (maybe sent before a restart) are in the store.
+            ids = LoadIds(self._ledger.next_read(), user.session_key, req.room,
                           self.config.idempotence_window)
 
             def loaded(c: Connection, u: User, stored: Sequence[Message], _t: bool) -> None:
-                self.windows.load(u.key, req.room, stored)
+                self.windows.load(u.session_key, req.room, stored)
                 if req.room not in u.rooms:
                     raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"you are not in {req.room}")
                 self.say(c, u, req, now)
@@ -115,7 +114,7 @@ class Messaging:
             self._out.barrier(opening)
         self._ledger.append(message, user)
         if req.id is not None:
-            window = self.windows.get(user.key, req.room)
+            window = self.windows.get(user.session_key, req.room)
             if window is not None:
                 self.windows.remember(window, req.id, seq)
         self._out.send(self._directory.conns(req.room), message)
@@ -151,7 +150,7 @@ class Messaging:
     def whisper(self, conn: Connection, user: User, req: WhisperTo, now: Now) -> None:
         """A ``whisper`` to one online user; the sender gets its copy too."""
         # Keyed by session, which outlives reconnects and renames, unlike a name.
-        sent = self._whispers.setdefault(secret_digest(user.session), OrderedDict())
+        sent = self._whispers.setdefault(user.session_key, OrderedDict())
         if req.id is not None and req.id in sent:
             # A client retrying after a reconnect: whispers are not stored, but a
             # short in-memory window keeps the retry from reaching the target twice.
@@ -170,8 +169,10 @@ class Messaging:
         self._out.send(tuple(dict.fromkeys((target.conn, conn.id))), whisper)
 
     def session_over(self, digest: str) -> None:
-        """A session can no longer be resumed: its whisper window goes with it."""
-        self._whispers.pop(digest, None)
+        """A session can no longer be resumed: its windows go with it."""
+        if digest:
+            self._whispers.pop(digest, None)
+            self.windows.forget(digest)
 
     def _check_fits(self, frame: Message | Whisper) -> None:
         # A stored message is later sent inside a history frame, whose envelope

@@ -10,6 +10,7 @@ from chattycat._version import __version__
 from chattycat.protocol.flood import TokenBucket
 from chattycat.protocol.messages import Message, Request, name_key
 from chattycat.server.effects import ConnId, Now
+from chattycat.server.sessions import secret_digest
 
 __all__ = ["ConnState", "Connection", "Pending", "Room", "RoomsConfig", "User"]
 
@@ -49,6 +50,12 @@ class User:
     session: str
     conn: ConnId
     rooms: dict[str, None] = field(default_factory=dict)  # an ordered set
+    # What the store knows the session by (a digest: the secret is never stored).
+    session_key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.session_key:
+            self.session_key = secret_digest(self.session)
 
     @property
     def key(self) -> str:

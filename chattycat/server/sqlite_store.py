@@ -26,7 +26,7 @@ from chattycat.server.store import SyncStore
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 5.0
 MEMORY = ":memory:"
 
@@ -62,10 +62,28 @@ def _add_sessions_v2(conn: sqlite3.Connection) -> None:
     )
 
 
+def _ids_by_session_v3(conn: sqlite3.Connection) -> None:
+    # Idempotence windows belong to sessions, not names (PROTOCOL section 5):
+    # whoever takes a free name must not inherit its previous holder's ids.
+    conn.execute("ALTER TABLE messages ADD COLUMN session TEXT")
+    # Messages written before this version get the session their sender's
+    # name holds now, so clients resuming across the upgrade keep their window.
+    conn.execute(
+        "UPDATE messages SET session = (SELECT digest FROM sessions"
+        " WHERE sessions.name_key = messages.sender_key) WHERE client_id IS NOT NULL"
+    )
+    conn.execute("DROP INDEX messages_by_sender")
+    conn.execute(
+        "CREATE INDEX messages_by_session ON messages (session, room, seq)"
+        " WHERE client_id IS NOT NULL"
+    )
+
+
 # MIGRATIONS[v] turns a schema of version v - 1 into version v.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create_v1,
     2: _add_sessions_v2,
+    3: _ids_by_session_v3,
 }
 
 
@@ -188,16 +206,17 @@ class SQLiteStore(SyncStore):
             cached = self._last_seq[room] = row[0] if row else 0
         return cached
 
-    def add(self, message: Message) -> None:
-        """Put ``message`` into the open transaction; not durable until :meth:`commit`."""
+    def add(self, message: Message, session: str | None = None) -> None:
+        """Put ``message`` (sent by ``session``) into the open transaction, until commit."""
         expected = self.last_seq(message.room) + 1
         if message.seq != expected:
             raise ValueError(f"room {message.room}: seq {message.seq} added, {expected} expected")
         m = message
         self._write(
-            f"INSERT INTO messages ({_COLUMNS}, sender_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO messages ({_COLUMNS}, sender_key, session)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (m.room, m.seq, m.sender, m.color, m.text, m.ts, m.id, int(m.action),
-             name_key(m.sender)),
+             name_key(m.sender), session),
         )
         self._write(
             "INSERT INTO rooms (room, last_seq) VALUES (?, ?)"
@@ -280,11 +299,11 @@ class SQLiteStore(SyncStore):
         row = self._conn.execute("SELECT 1 FROM messages WHERE room = ? LIMIT 1", (room,))
         return row.fetchone() is not None
 
-    def recent_ids(self, sender: str, room: str, limit: int) -> list[Message]:
-        """The last ``limit`` messages with an id from ``sender`` (any case) in ``room``."""
+    def recent_ids(self, session: str, room: str, limit: int) -> list[Message]:
+        """The last ``limit`` messages with an id that ``session`` sent to ``room``."""
         return self._select(
-            "sender_key = ? AND room = ? AND client_id IS NOT NULL", "DESC",
-            (name_key(sender), room, limit),
+            "session = ? AND room = ? AND client_id IS NOT NULL", "DESC",
+            (session, room, limit),
         )
 
     def delete_older(self, older_than_ts: float) -> int:

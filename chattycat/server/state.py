@@ -189,8 +189,7 @@ class ChatState:
                     self._end(conn, "disconnected", now=now)
             elif conn.state is ConnState.ACTIVE and self.config.heartbeat_s > 0:
                 self._check_liveness(conn, now)
-        for key, digest in self._sessions.expire(now.wall):
-            self._messaging.windows.forget(key)
+        for _key, digest in self._sessions.expire(now.wall):
             self._messaging.session_over(digest)
         return self._flush()
 
@@ -509,8 +508,6 @@ class ChatState:
         new_key, old_key = name_key(req.name), user.key
         if new_key != old_key and self._directory.user(new_key) is not None:
             raise _error(ErrorCode.NAME_TAKEN, f"the name {req.name} is taken")
-        if new_key != old_key:
-            self._messaging.windows.move(old_key, new_key)
         self._directory.rename(user, req.name)
         displaced = self._sessions.renamed(old_key, new_key, user.session, user.color, now.wall)
         self._messaging.session_over(displaced)

@@ -99,8 +99,8 @@ class SyncStore(ABC):
     # -- what a subclass provides -----------------------------------------------
 
     @abstractmethod
-    def add(self, message: Message) -> None:
-        """Put ``message`` into the open transaction."""
+    def add(self, message: Message, session: str | None = None) -> None:
+        """Put ``message`` (sent by ``session``, a digest) into the open transaction."""
         raise NotImplementedError
 
     @abstractmethod
@@ -128,8 +128,8 @@ class SyncStore(ABC):
         raise NotImplementedError
 
     @abstractmethod
-    def recent_ids(self, sender: str, room: str, limit: int) -> list[Message]:
-        """The last ``limit`` messages with an id from ``sender`` (any case) in ``room``."""
+    def recent_ids(self, session: str, room: str, limit: int) -> list[Message]:
+        """The last ``limit`` messages with an id that ``session`` sent to ``room``."""
         raise NotImplementedError
 
     @abstractmethod
@@ -166,7 +166,7 @@ class SyncStore(ABC):
         """Write and commit ``batch``; raises StoreError with nothing of it kept."""
         for write in batch.writes:
             if isinstance(write, Append):
-                self.add(write.message)
+                self.add(write.message, write.session)
             elif isinstance(write, SaveSession):
                 self.save_session(write.session)
             elif isinstance(write, DropSession):
@@ -185,7 +185,7 @@ class SyncStore(ABC):
     def answer(self, read: Read) -> ReadResult:
         """What ``read`` asks for."""
         if isinstance(read, LoadIds):
-            return ReadResult(self.recent_ids(read.sender_key, read.room, read.limit))
+            return ReadResult(self.recent_ids(read.session, read.room, read.limit))
         return self._page(read)
 
     def _page(self, read: LoadHistory) -> ReadResult:

@@ -17,12 +17,8 @@ import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chattycat.protocol.messages import (
-    MAX_HISTORY_LIMIT,
-    MAX_TEXT_CHARS,
-    is_valid_name,
-    is_valid_room,
-)
+from chattycat.protocol.messages import MAX_HISTORY_LIMIT, MAX_TEXT_CHARS
+from chattycat.protocol.names import NAME_RULE, ROOM_RULE, is_valid_name, is_valid_room
 
 __all__ = [
     "COMMANDS",
@@ -159,10 +155,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "help": ("/help", "this list"),
 }
 
-_ROOM_RULE = "room names are 1-32 characters from a-z 0-9 _ -"
-_NAME_RULE = "names are 1-32 characters from A-Z a-z 0-9 _ -"
-
-
 def help_lines() -> list[str]:
     """The /help text, one command per line."""
     width = max(len(usage) for usage, _ in COMMANDS.values())
@@ -197,8 +189,11 @@ def _too_long(text: str) -> Hint | None:
     return None
 
 
-def _usage(name: str) -> Hint:
-    return Hint(f"usage: {COMMANDS[name][0]}")
+def _usage(name: str, rule: str | None = None) -> Hint:
+    # With the naming rule when what was typed is not a name at all: "usage"
+    # alone does not say why "/join Bad Room!" is wrong.
+    usage = COMMANDS[name][0]
+    return Hint(f"usage: {usage} ({rule})" if rule else f"usage: {usage}")
 
 
 def _unknown(name: str) -> str:
@@ -221,9 +216,9 @@ def _room_arg(name: str, rest: str, *, optional: bool) -> str | Hint | None:
     if not rest:
         return None if optional else _usage(name)
     if " " in rest:
-        return _usage(name)
+        return _usage(name, ROOM_RULE)
     if not is_valid_room(rest):
-        return Hint(f"bad room name {rest!r}: {_ROOM_RULE}")
+        return Hint(f"bad room name {rest!r}: {ROOM_RULE}")
     return rest
 
 
@@ -253,15 +248,17 @@ def _parse_msg(rest: str) -> Command:
     if not to or not text:
         return _usage("msg")
     if not is_valid_name(to):
-        return Hint(f"bad name {to!r}: {_NAME_RULE}")
+        return Hint(f"bad name {to!r}: {NAME_RULE}")
     return _text_arg("msg", text, lambda t: Msg(to, t))
 
 
 def _parse_nick(rest: str) -> Command:
-    if not rest or " " in rest:
+    if not rest:
         return _usage("nick")
+    if " " in rest:
+        return _usage("nick", NAME_RULE)
     if not is_valid_name(rest):
-        return Hint(f"bad name {rest!r}: {_NAME_RULE}")
+        return Hint(f"bad name {rest!r}: {NAME_RULE}")
     return NickCmd(rest)
 
 

@@ -1,26 +1,30 @@
 """The controller all three front ends share: typed lines to client calls, events to lines.
 
-:class:`ChatController` is sans-IO: it holds the UI state every front end
-has (the current room, the rooms joined, the user's name, whether the client
-is online) and turns each submitted line into calls on a :class:`ClientCalls`
-and each client event into :class:`~chattycat.ui.describe.DisplayLine` objects.
-The front ends (``plain``, ``interactive``, ``gui_model``) keep only their
-output form and their I/O.
+:class:`ChatController` is sans-IO: it turns each submitted line into calls
+on a :class:`ClientCalls` and each client event into
+:class:`~chattycat.ui.describe.DisplayLine` objects. The front ends (scripted,
+terminal, desktop) keep only their output form and their I/O.
 
-The current room is UI state, not protocol state: it is the room a plain
-line is said to and the room ``/who`` and ``/history`` act on.
+What the chat is (the user's name, the rooms, their members, the oldest
+message loaded) belongs to the client's session; the controller renders the
+latest :class:`~chattycat.client.events.SessionChanged` snapshot it was given
+and keeps no copy of its own. The snapshot is immutable, so the desktop
+client can hand it over from the loop thread as it is. What the controller
+owns is UI state: whether the client is online, the rosters the user asked
+for, and the current room.
 
-- It starts as the first requested room, else the first room the server
-  joins us to.
-- ``/join ROOM`` makes ROOM current once our own ``joined`` arrives (the join
-  may still fail, e.g. with ``rate_limited``); at once if already joined.
-- ``/room ROOM`` switches to a joined room at once.
-- Leaving the current room (``/part``, or the server parting us) switches to
-  another joined room, or to none.
+The current room is the room a plain line is said to and the room ``/who``
+and ``/history`` act on.
 
-The controller tracks rooms and the oldest message seen from the events
-themselves instead of asking the client: the desktop client runs the client
-on another thread, where reading its state would race.
+- It starts as the first requested room, else the first room the session
+  lists (the server's default room).
+- ``/join ROOM`` makes ROOM current at once: the next line is meant for it,
+  and the client sends it after the join. (Until the session lists ROOM,
+  e.g. while the desktop client's loop thread has not seen the join yet,
+  a snapshot without it does not switch away.)
+- ``/room ROOM`` switches to a room of the session at once.
+- Leaving the current room (``/part``, or the server parting us, or a
+  refused join) switches to another room, or to none.
 """
 
 from __future__ import annotations
@@ -36,16 +40,10 @@ from chattycat.client.events import (
     ConnectionLost,
     Failed,
     Reconnecting,
+    RoomState,
+    SessionChanged,
 )
-from chattycat.protocol.messages import (
-    DEFAULT_HISTORY_LIMIT,
-    History,
-    Joined,
-    Message,
-    Parted,
-    Renamed,
-    name_key,
-)
+from chattycat.protocol.messages import DEFAULT_HISTORY_LIMIT, Member, name_key
 from chattycat.ui import commands as cmd
 from chattycat.ui.describe import DisplayLine, EventDescriber
 
@@ -70,12 +68,11 @@ class ClientCalls(Protocol):
 class ChatController:
     """Current-room state, command handling and event description; see the module docstring.
 
-    ``on_quit`` runs for ``/quit`` (each front end has its own way to leave);
-    ``help_extra`` lines follow the command list in ``/help``. With
-    ``note_offline`` a message typed while offline gets a note that it is
-    queued. With ``join_switches_at_once`` ``/join`` makes the room current
-    without waiting for the server (for scripts, whose next line is already
-    meant for that room).
+    ``me`` and ``rooms`` stand for the session until its first snapshot
+    arrives. ``on_quit`` runs for ``/quit`` (each front end has its own way
+    to leave); ``help_extra`` lines follow the command list in ``/help``.
+    With ``note_offline`` a message typed while offline gets a note that it
+    is queued.
     """
 
     def __init__(
@@ -87,84 +84,92 @@ class ChatController:
         on_quit: Callable[[str | None], None],
         help_extra: Sequence[str] = (),
         note_offline: bool = True,
-        join_switches_at_once: bool = False,
         clock: Callable[[], float] = time.time,
-        member_color: Callable[[str, str], str | None] | None = None,
     ) -> None:
         self.client = client
-        self.me = me
-        self.rooms: list[str] = list(dict.fromkeys(rooms))  # joined, in join order
-        self.current_room: str | None = self.rooms[0] if self.rooms else None
+        self.session = SessionChanged(me, tuple(
+            RoomState(room, False, (), None) for room in dict.fromkeys(rooms)
+        ))
+        self.current_room: str | None = next(iter(self.session.room_names), None)
         self.online = False
         # Rooms whose roster the user asked for with /who (and not yet got).
         self.rosters_asked: set[str] = set()
-        self.describer = EventDescriber(clock=clock, member_color=member_color)
+        self.describer = EventDescriber(clock=clock, member_color=self._member_color)
         self._on_quit = on_quit
         self._help_extra = tuple(help_extra)
         self._note_offline = note_offline
-        self._join_switches_at_once = join_switches_at_once
-        self._switch_on_join: str | None = None
-        self._oldest_seq: dict[str, int] = {}
+        self._awaited: str | None = None  # made current by /join, not in a snapshot yet
         self._out: list[DisplayLine] = []
 
-    # -- events -----------------------------------------------------------------------
+    # -- the session, as the latest snapshot tells it ---------------------------------
 
-    def handle(self, event: ClientEvent) -> list[DisplayLine]:
-        """The lines that show ``event``; updates the state it changes."""
-        # Described first: "you are now known as" needs the name from before.
-        lines = self.describer.describe(event, self.me)
-        self._follow(event)
-        return lines
+    @property
+    def me(self) -> str:
+        """The user's name."""
+        return self.session.me
 
-    def _follow(self, event: ClientEvent) -> None:
-        if isinstance(event, Connected):
-            self.me = event.welcome.name
-            self.online = True
-        elif isinstance(event, ConnectionLost | Reconnecting | Failed | Closed):
-            self.online = False
-        elif isinstance(event, Renamed) and self.is_me(event.old):
-            self.me = event.new
-        elif isinstance(event, Joined) and self.is_me(event.name):
-            self._joined(event.room)
-        elif isinstance(event, Parted) and self.is_me(event.name):
-            self._leave(event.room)
-        elif isinstance(event, Message):
-            self._note_seq(event)
-        elif isinstance(event, History):
-            for message in event.messages:
-                self._note_seq(message)
+    @property
+    def rooms(self) -> list[str]:
+        """The rooms the user is in or joining, in join order."""
+        return list(self.session.room_names)
+
+    def members(self, room: str | None = None) -> tuple[Member, ...]:
+        """Members of ``room`` (default: the current room), sorted case-insensitively."""
+        room = room if room is not None else self.current_room
+        return () if room is None else self.session.members(room)
 
     def is_me(self, name: str) -> bool:
         """Whether ``name`` is the user's own name (names compare case-insensitively)."""
         return name_key(name) == name_key(self.me)
 
-    def _joined(self, room: str) -> None:
-        if room not in self.rooms:
-            self.rooms.append(room)
-        if self.current_room is None or room == self._switch_on_join:
-            self._switch_on_join = None
-            self.current_room = room
+    def _member_color(self, room: str, name: str) -> str | None:
+        # "parted" carries no color; the member list knows it (the snapshot
+        # still lists the member: it follows the event that changes it).
+        key = name_key(name)
+        return next((m.color for m in self.session.members(room) if name_key(m.name) == key),
+                    None)
 
-    def _leave(self, room: str) -> None:
-        if room not in self.rooms:
-            return
-        self.rooms.remove(room)
-        self._oldest_seq.pop(room, None)
-        if room == self.current_room:
-            self.current_room = self.rooms[0] if self.rooms else None
+    # -- events -----------------------------------------------------------------------
 
-    def _note_seq(self, message: Message) -> None:
-        oldest = self._oldest_seq.get(message.room)
-        if oldest is None or message.seq < oldest:
-            self._oldest_seq[message.room] = message.seq
+    def handle(self, event: ClientEvent) -> list[DisplayLine]:
+        """The lines that show ``event``; follows the session and the connection."""
+        # Events come before the snapshot they lead to: "you are now known as"
+        # is described with the name from before.
+        lines = self.describer.describe(event, self.me)
+        if isinstance(event, SessionChanged):
+            self._follow_session(event)
+        elif isinstance(event, Connected):
+            self.online = True
+        elif isinstance(event, ConnectionLost | Reconnecting | Failed | Closed):
+            self.online = False
+        return lines
+
+    def _follow_session(self, snapshot: SessionChanged) -> None:
+        self.session = snapshot
+        rooms = snapshot.room_names
+        if self._awaited in rooms:
+            self._awaited = None  # from now on it is an ordinary room of the session
+        if self.current_room is None or (
+            self.current_room not in rooms and self.current_room != self._awaited
+        ):
+            self._switch_away()
+
+    def room_after(self, leaving: str | None) -> str | None:
+        """The room that becomes current when the current room ``leaving`` goes (None: none)."""
+        return next((room for room in self.session.room_names if room != leaving), None)
+
+    def _switch_away(self) -> None:
+        self.current_room = self.room_after(self.current_room)
+        self._awaited = None
 
     # -- user actions -----------------------------------------------------------------
 
     def switch_room(self, room: str) -> bool:
         """Make joined ``room`` the current room; False if not joined."""
-        if room not in self.rooms:
+        if room not in self.session.room_names:
             return False
         self.current_room = room
+        self._awaited = None
         return True
 
     def submit(self, line: str) -> list[DisplayLine]:
@@ -220,21 +225,17 @@ class ChatController:
         # Joining a room one is in re-sends its roster and history: the
         # reminder of who is there is what a user switching back wants.
         self.client.join(command.room)
-        if command.room in self.rooms or self._join_switches_at_once:
-            self.current_room = command.room
-        else:
-            self._switch_on_join = command.room
+        self.current_room = command.room
+        self._awaited = None if command.room in self.session.room_names else command.room
 
     def _part(self, command: cmd.PartRoom) -> None:
         room = command.room or self._need_room()
         if room is None:
             return
-        if room not in self.rooms:
-            self._error(f"you are not in #{room}")
-            return
+        # The client decides whether we are in it (a join on its way counts).
         self.client.part(room)
-        # Left at once: offline, no "parted" will come to confirm it.
-        self._leave(room)
+        if room == self.current_room:
+            self._switch_away()
 
     def _switch(self, command: cmd.SwitchRoom) -> None:
         if self.switch_room(command.room):
@@ -256,9 +257,14 @@ class ChatController:
 
     def _history(self, command: cmd.HistoryCmd) -> None:
         room = self._need_room()
-        if room is not None:
-            before = self._oldest_seq.get(room)
-            self.client.history(room, before=before, limit=command.limit or DEFAULT_HISTORY_PAGE)
+        if room is None:
+            return
+        state = self.session.room(room)
+        before = state.oldest_seq if state is not None else None
+        if before == 1:  # seqs start at 1 (PROTOCOL section 5): nothing is older
+            self._info(f"no older messages in #{room}")
+            return
+        self.client.history(room, before=before, limit=command.limit or DEFAULT_HISTORY_PAGE)
 
     def _quit(self, command: cmd.QuitCmd) -> None:
         self._on_quit(command.reason)

@@ -2,12 +2,12 @@
 
 All three front ends show the same words; only the form differs. This
 module decides the words and marks each run of text with a :class:`Role`;
-``tui`` maps roles to rich styles, ``gui_model`` to Tk tags, and ``plain``
-joins the texts.
+``ui.term.style`` maps roles to rich styles, ``ui.gui.model`` to Tk tags,
+and ``ui.scripted`` joins the texts.
 
 Everything that came over the network (names, rooms, text, reasons, codes,
 colors) is untrusted. It is sanitized here, once, with
-:func:`chattycat.ui.term.tty.sanitize`, so no front end can forget to: a name
+:func:`chattycat.ui.sanitize.sanitize`, so no front end can forget to: a name
 holding ``ESC [ 2 J`` or a bidi override is shown inert, never obeyed. A
 name's color is kept only when it is ``#rrggbb``.
 """
@@ -258,6 +258,11 @@ class EventDescriber:
 
     def _history(self, h: History, me: str) -> list[DisplayLine]:
         continued = _continues(self._history_continues, h.room, more=h.more)
+        if not (continued or h.messages or h.more or h.truncated):
+            # Only a page the user asked for arrives empty: the client drops
+            # histories with nothing new in them.
+            return [self._line(_Builder().add(f"no older messages in #{h.room}", Role.INFO),
+                               room=h.room)]
         lines: list[DisplayLine] = []
         if not continued and h.messages:
             head = _Builder().add(f"\u2014 history of #{h.room} \u2014", Role.INFO)
@@ -286,7 +291,9 @@ class EventDescriber:
     def _roster(self, r: Roster, me: str) -> list[DisplayLine]:
         continued = _continues(self._roster_continues, r.room, more=r.more)
         line = _Builder()
-        if not continued:
+        if not (continued or r.members or r.more):
+            line.add(f"nobody is in #{r.room}", Role.INFO)
+        elif not continued:
             line.add(f"members of #{r.room}: ", Role.INFO)
         return [self._line(line.names(r.members), room=r.room)]
 

@@ -8,8 +8,12 @@ characters in network text made visible, so that another program can read
 the output line by line.
 
 At end of input (or ``/quit``) the session waits until the server has
-acknowledged every message it sent, bounded by :data:`FINISH_GRACE_S` without
-progress, then says ``quit`` and ends.
+handled everything it was sent (a :meth:`Client.sync` barrier: the joins'
+histories have been shown) and acknowledged every message, bounded by
+:data:`FINISH_GRACE_S` without progress, then says ``quit`` and ends. It
+waits on the client's events (``Synced``, ``PendingChanged``, ``Connected``,
+...), never by polling: each event that could end the wait checks whether it
+has.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import os
-import sys
 from collections import deque
 from typing import TextIO
 
@@ -28,7 +31,9 @@ from chattycat.client.client import (
     Closed,
     Connected,
     Failed,
+    PendingChanged,
     Reconnecting,
+    Synced,
 )
 from chattycat.errors import ConnectFailed
 from chattycat.net.loop import EventLoop, TimerHandle
@@ -41,15 +46,13 @@ __all__ = ["PlainSession", "format_line", "run_plain"]
 # After end of input: give up waiting for acknowledgements after this long
 # without progress (a message acknowledged, or a connection made).
 FINISH_GRACE_S = 5.0
-FINISH_POLL_S = 0.05
 # After quit(): how long the quit frame may take to leave.
 DRAIN_TIMEOUT_S = 2.0
 
 
-def run_plain(client: Client, loop: EventLoop, *, out: TextIO | None = None,
-              stdin_fd: int = 0) -> int:
-    """Run the scripted client until end of input or /quit; 0, or ConnectFailed."""
-    return PlainSession(client, loop, out=out or sys.stdout, stdin_fd=stdin_fd).run()
+def run_plain(client: Client, loop: EventLoop, *, out: TextIO, stdin_fd: int = 0) -> int:
+    """Run the scripted client, writing to ``out``, until input ends; 0, or ConnectFailed."""
+    return PlainSession(client, loop, out=out, stdin_fd=stdin_fd).run()
 
 
 def format_line(line: DisplayLine) -> str:
@@ -61,17 +64,15 @@ def format_line(line: DisplayLine) -> str:
 class PlainSession:
     """The scripted client: current room, input backlog and the finish sequence."""
 
-    def __init__(self, client: Client, loop: EventLoop, *, out: TextIO, stdin_fd: int = 0
-                 ) -> None:
+    def __init__(self, client: Client, loop: EventLoop, *, out: TextIO, stdin_fd: int = 0,
+                 grace_s: float = FINISH_GRACE_S) -> None:
         self.client = client
         self.loop = loop
         self.out = out
         # No offline notes: a script's input is usually all there before the
-        # connection is up. /join switches at once: the next line of a script
-        # is already meant for the room it joins.
+        # connection is up.
         self.controller = ChatController(client, client.name, rooms=client.rooms,
-                                         on_quit=self._quit, note_offline=False,
-                                         join_switches_at_once=True)
+                                         on_quit=self._quit, note_offline=False)
         self.failure: Failed | None = None
         self.closed = False
         # Lines typed before we know which room they are for (no --room given
@@ -82,9 +83,11 @@ class PlainSession:
         self._quit_requested = False  # /quit seen: the rest of the input is dropped
         self._finishing = False  # end of input or /quit: quit once all is acknowledged
         self._quit_reason: str | None = None
-        self._last_progress = 0.0
         self._last_pending = 0
-        self._finish_timer: TimerHandle | None = None
+        self._sync_token: str | None = None  # the barrier asked for while finishing
+        self._synced = False
+        self._grace_s = grace_s
+        self._grace_timer: TimerHandle | None = None  # armed while finishing and connected
         self._stdin = ByteReader(loop, stdin_fd, self._on_bytes, self._on_eof)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._partial = ""  # the start of a line whose newline has not come yet
@@ -106,8 +109,8 @@ class PlainSession:
             self.loop.run_until(self.client.drained, timeout_s=DRAIN_TIMEOUT_S)
         finally:
             self._stdin.stop()
-            if self._finish_timer is not None:
-                self._finish_timer.cancel()
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
             self.client.on_event = previous
             if self.client.state is not ClientState.CLOSED:
                 self.client.close()
@@ -145,10 +148,19 @@ class PlainSession:
             return  # our reader went away while showing it: nothing more to do
         if isinstance(event, Connected | Reconnecting):
             self._connected_once = True
-            self._last_progress = self.loop.time()
+            self._sync_token, self._synced = None, False  # a new connection: a new barrier
+            self._progress()
+        elif isinstance(event, Synced) and event.token == self._sync_token:
+            self._synced = True
+            self._progress()
+        elif isinstance(event, PendingChanged):
+            if event.pending < self._last_pending:
+                self._progress()
+            self._last_pending = event.pending
         if not self._room_known and self.controller.current_room is not None:
             self._room_known = True
             self._drain_backlog()
+        self._check_finish()
 
     # -- input -----------------------------------------------------------------
 
@@ -194,27 +206,34 @@ class PlainSession:
     def _begin_finish(self) -> None:
         if not self._finishing:
             self._finishing = True
-            self._finish()
+            self._progress()
+            self._check_finish()
 
-    def _finish(self) -> None:
-        """Quit once everything typed is acknowledged (bounded without progress)."""
-        self._finish_timer = None
+    def _check_finish(self) -> None:
+        """Quit once everything typed is handled and acknowledged (called on every event)."""
+        # Before the first welcome there is nothing to wait for: a start-up
+        # failure ends the session through Failed.
+        if not self._finishing or self._backlog or self.client.state is not ClientState.ONLINE:
+            return
+        if self._sync_token is None:
+            self._sync_token = self.client.sync()  # after the last line typed
+        elif self._synced and self.client.pending() == 0:
+            self.client.quit(self._quit_reason)
+
+    def _progress(self) -> None:
+        """Something moved: the grace period without progress starts again."""
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+            self._grace_timer = None
+        if self._finishing and self._connected_once:
+            self._grace_timer = self.loop.call_later(self._grace_s, self._give_up)
+
+    def _give_up(self) -> None:
+        self._grace_timer = None
         if self.client.state is ClientState.CLOSED:
             return
-        now = self.loop.time()
         pending = self.client.pending()
-        if pending < self._last_pending:
-            self._last_progress = now
-        self._last_pending = pending
-        if not self._connected_once:
-            self._last_progress = now  # a start-up failure ends us through Failed
-        elif not self._backlog and pending == 0:
-            self.client.quit(self._quit_reason)
-            return
-        elif now - self._last_progress >= FINISH_GRACE_S:
-            error = f"giving up on {pending} unacknowledged message(s)"
-            self.show([self.controller.local_error(error)])
-            self.client.quit(self._quit_reason)
-            return
-        self._finish_timer = self.loop.call_later(FINISH_POLL_S, self._finish)
+        noun = "message" if pending == 1 else "messages"
+        self.show([self.controller.local_error(f"giving up on {pending} unacknowledged {noun}")])
+        self.client.quit(self._quit_reason)
 

@@ -25,8 +25,8 @@ from chattycat.net.transport import Protocol, Transport
 from chattycat.protocol.framing import FrameDecoder, encode_frame
 from chattycat.protocol.messages import Error, History, Message, Notice, Roster, Whisper
 from chattycat.server.app import ChatServer, ServerConfig
+from chattycat.server.sqlite_store import SQLiteStore
 from chattycat.server.state import RoomsConfig
-from chattycat.server.store import SQLiteStore
 
 WAIT_S = 5.0
 QUIET = RoomsConfig(flood_rate_per_s=0, heartbeat_s=0, handshake_timeout_s=5.0)
@@ -94,7 +94,8 @@ class Harness:
     def online(self, name: str, **kwargs: object) -> tuple[Client, Recorder]:
         """A client that is connected and in its first room."""
         client, recorder = self.client(name, **kwargs)
-        self.wait(lambda: client.state is ClientState.ONLINE and bool(client.members("lobby")))
+        first = [*kwargs.get("rooms", ()), "lobby"][0]  # type: ignore[misc]
+        self.wait(lambda: client.state is ClientState.ONLINE and bool(client.members(first)))
         return client, recorder
 
     def wait(self, condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:

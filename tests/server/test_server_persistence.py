@@ -69,16 +69,33 @@ def test_idempotence_window_survives_a_restart(server_process: StartServer) -> N
     proc = server_process(*QUIET)
     alice = proc.connect()
     alice.hello("alice")
+    session = alice.welcome["session"]  # type: ignore[index]
     original = ack(alice, "lobby", "exactly once", id="c-1")
     assert proc.stop() == 0
 
     proc = server_process(*QUIET)
     alice = proc.connect()
-    alice.hello("alice")
+    alice.hello("alice", session=session, resume={"rooms": {"lobby": 0}})
     alice.say("lobby", "exactly once", id="c-1")
     assert alice.recv() == original
     assert [m["id"] for m in all_history(alice, "lobby")] == ["c-1"]
     assert ack(alice, "lobby", "next", id="c-2")["seq"] == original["seq"] + 1
+
+
+def test_after_a_restart_a_fresh_hello_starts_a_new_idempotence_window(
+    server_process: StartServer,
+) -> None:
+    # PROTOCOL 5: the window is the session's; a hello without it is a new session.
+    proc = server_process(*QUIET)
+    alice = proc.connect()
+    alice.hello("alice")
+    assert ack(alice, "lobby", "first", id="c-1")["seq"] == 1
+    assert proc.stop() == 0
+
+    proc = server_process(*QUIET)
+    newcomer = proc.connect()
+    newcomer.hello("alice")
+    assert ack(newcomer, "lobby", "someone else's c-1", id="c-1")["seq"] == 2
 
 
 def test_a_session_and_its_resume_survive_a_restart_on_the_same_history_file(
@@ -137,8 +154,9 @@ def test_in_process_servers_share_history_through_the_file(
     acks = [ack(alice, "lobby", f"m{i}", id=f"i{i}") for i in range(5)]
     first.stop()
 
+    session = alice.welcome["session"]  # type: ignore[index]
     second = chat_server(db=db)
-    alice = second.user("alice")
+    alice = second.user("alice", session=session)
     assert [strip(m) for m in acks] == all_history(alice, "lobby")
     alice.say("lobby", "m2", id="i2")
     assert alice.recv() == acks[2]

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 from chattycat.protocol.messages import Message
+from chattycat.server.effects import StoredSession
+from chattycat.server.sessions import new_secret, secret_digest
 from chattycat.server.sqlite_store import SQLiteStore
 from tests.conftest import FakeClock, InProcessServer, StartInProcess, StartServer
 from tests.wire import ConnectionClosed, Frame, WireClient, frame_bytes
@@ -670,13 +672,18 @@ def test_idempotence_is_per_user_name(server: InProcessServer) -> None:
 
 
 def test_idempotence_covers_the_last_1000_ids(chat_server: StartInProcess) -> None:
+    secret = new_secret()
+
     def prepare(store: SQLiteStore) -> None:
+        # A session that sent 1001 messages before the server restarted.
+        store.save_session(StoredSession("alice", secret_digest(secret), "#e06c75", False,
+                                         time.time()))
         for seq in range(1, 1002):
             store.add(Message("lobby", seq, "alice", "#e06c75", f"m{seq}", time.time(),
-                              f"id-{seq}"))
+                              f"id-{seq}"), secret_digest(secret))
 
     server = chat_server(prepare=prepare)
-    alice = server.user("alice")
+    alice = server.user("alice", session=secret)
     alice.say("lobby", "retry of the 1000th newest", id="id-2")
     assert alice.recv()["seq"] == 2
     alice.say("lobby", "too old to be recognised", id="id-1")

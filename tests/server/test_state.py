@@ -45,8 +45,8 @@ from chattycat.protocol.messages import (
     to_payload,
 )
 from chattycat.server.colors import PALETTE
-from chattycat.server.state import ChatState, Close, ConnId, ConnState, Effect, RoomsConfig, Send
 from chattycat.server.memory_store import MemoryStore
+from chattycat.server.state import ChatState, Close, ConnId, ConnState, Effect, RoomsConfig, Send
 from tests.server.driving import Driven
 
 pytestmark = pytest.mark.timeout(60)
@@ -619,18 +619,27 @@ def test_nick_frees_the_old_name(chat: Chat) -> None:
     assert sorted(chat.state.user_names()) == ["al", "alice"]
 
 
-def test_nick_keeps_idempotence_per_name_without_hoarding_old_names_windows(
-    chat: Chat,
-) -> None:
+def test_idempotence_windows_belong_to_the_session_not_the_name(chat: Chat) -> None:
     chat.sign_in(1, "alice")
     (original,) = messages_in(chat.say(1, "lobby", "hi", id="c-1"))
-    for name in ("al", "ally", "alice"):
+    for name in ("al", "ally"):
         chat.send(1, Nick(name))
         chat.say(1, "lobby", f"as {name}", id=f"as-{name}")
-    # Back under the first name: its retry is still recognised (from the store).
+    # Renamed, the session's retry is still recognised...
     assert deliveries(chat.say(1, "lobby", "hi", id="c-1")) == [({1}, original)]
-    # Only the current name's window is held in memory.
-    assert list(chat.state.machine._messaging.windows._windows) == [("alice", "lobby")]
+    # ...and whoever takes the name it left gets a window of its own.
+    chat.sign_in(2, "alice")
+    assert seqs(messages_in(chat.say(2, "lobby", "mine", id="c-1"))) == [4]
+
+
+def test_a_fresh_hello_for_a_parked_name_ends_that_sessions_window(chat: Chat) -> None:
+    chat.sign_in(1, "alice")
+    chat.say(1, "lobby", "hi", id="c-1")
+    chat.state.disconnected(1, START)
+    chat.sign_in(2, "alice")  # no session: a new one, and the old one is over
+    assert seqs(messages_in(chat.say(2, "lobby", "hi", id="c-1"))) == [2]
+    assert list(chat.state.machine._messaging.windows._windows) == [
+        (chat.state.machine._directory.user("alice").session_key, "lobby")]  # type: ignore[union-attr]
 
 
 def test_a_say_retried_after_a_nick_is_still_recognised(chat: Chat) -> None:

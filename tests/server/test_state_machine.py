@@ -14,7 +14,7 @@ commit. It keeps its own record of what was sent to whom, and checks that:
   resent to one connection;
 - a failed batch leaves no trace in the store, its senders (still connected)
   get ``internal`` with the message's id, and a resend with that id is stored;
-- a ``say`` repeating an id of its sender's name in that room is never stored again;
+- a ``say`` repeating an id of its sender's session in that room is never stored again;
 - each member sees a room's messages in seq order;
 - nothing is sent to, or closed on, a connection that is already closed;
 - every frame fits in ``max_frame``; user names are unique case-insensitively.
@@ -23,7 +23,6 @@ commit. It keeps its own record of what was sent to whom, and checks that:
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -46,9 +45,9 @@ from chattycat.protocol.messages import (
     name_key,
     to_payload,
 )
-from chattycat.server.state import ChatState, Close, ConnId, ConnState, Effect, RoomsConfig, Send
 from chattycat.server.effects import Now, Read, WriteBatch
 from chattycat.server.memory_store import MemoryStore
+from chattycat.server.state import ChatState, Close, ConnId, ConnState, Effect, RoomsConfig, Send
 
 MAX_FRAME = 1024
 NAMES = ["alice", "bob", "carol", "dave"]
@@ -88,7 +87,7 @@ class ChatSessions(RuleBasedStateMachine):
         self.last_seq: dict[str, int] = {}  # room -> highest seq seen
         self.originals: dict[tuple[str, int], Message] = {}
         self.seen: dict[tuple[ConnId, str], int] = {}  # (conn, room) -> last live seq
-        self.ids_sent: set[tuple[str, str, str]] = set()  # (room, name key, id) stored
+        self.ids_sent: set[tuple[str, str, str]] = set()  # (room, session, id) stored
         # What the store was given and has not answered yet, in order.
         self.submitted: deque[WriteBatch | Read] = deque()
         # (conn, id) of messages lost to a failed batch whose sender must be told.
@@ -127,8 +126,9 @@ class ChatSessions(RuleBasedStateMachine):
             conn = self.conn_of.pop(name_key(frame.old), None)
             if conn is not None:
                 self.conn_of[name_key(frame.new)] = conn
-            session = self.sessions.pop(name_key(frame.old))[1]
-            self.sessions[name_key(frame.new)] = (frame.new, session)
+            known = self.sessions.pop(name_key(frame.old), None)
+            if known is not None:  # (its welcome may have gone with its connection)
+                self.sessions[name_key(frame.new)] = (frame.new, known[1])
         elif isinstance(frame, Message):
             self.observe_message(effect.conns, frame)
         elif isinstance(frame, Error) and frame.code == "internal" and frame.id is not None:
@@ -142,7 +142,9 @@ class ChatSessions(RuleBasedStateMachine):
         if message.seq <= last:
             # only an idempotent resend may repeat a seq: the original, to one connection
             assert len(conns) == 1, (conns, message)
-            assert self.originals[(message.room, message.seq)] == message
+            # (the original may have reached no one still connected; the store has it)
+            original = self.originals.get((message.room, message.seq))
+            assert original is None or original == message
             return
         # A seq may be skipped here only when that copy reached no one still
         # connected; the store's own numbering is checked to be 1..n below.
@@ -150,8 +152,12 @@ class ChatSessions(RuleBasedStateMachine):
         self.last_seq[message.room] = message.seq
         self.originals[(message.room, message.seq)] = message
         if message.id is not None:
-            # fewer than 1000 ids per name and room here: every earlier one is remembered
-            sent_by = (message.room, name_key(message.sender), message.id)
+            # Fewer than 1000 ids per session and room here: every earlier one is
+            # remembered. (A session is known from its welcome; one whose welcome
+            # went with its connection is told apart by name.)
+            key = name_key(message.sender)
+            session = self.sessions.get(key, (key, f"name:{key}"))[1]
+            sent_by = (message.room, session, message.id)
             assert sent_by not in self.ids_sent, f"{message} stored again: {sent_by}"
             self.ids_sent.add(sent_by)
         for conn in conns:

@@ -116,17 +116,18 @@ def test_before_is_the_messages_just_below_seq(store: SQLiteStore) -> None:
     assert store.before("lobby", 1, 10) == []
 
 
-def test_recent_ids_are_the_senders_last_ids_in_that_room(store: SQLiteStore) -> None:
-    store.add(make("lobby", 1, "Alice", id="a1"))
-    store.add(make("lobby", 2, "alice"))  # no id: not part of idempotence
-    store.add(make("lobby", 3, "bob", id="b1"))
-    store.add(make("lobby", 4, "ALICE", id="a2"))
-    store.add(make("lobby", 5, "alice", id="a3"))
-    store.add(make("dev", 1, "alice", id="d1"))
+def test_recent_ids_are_the_sessions_last_ids_in_that_room(store: SQLiteStore) -> None:
+    store.add(make("lobby", 1, "Alice", id="a1"), "s-alice")
+    store.add(make("lobby", 2, "alice"), "s-alice")  # no id: not part of idempotence
+    store.add(make("lobby", 3, "bob", id="b1"), "s-bob")
+    store.add(make("lobby", 4, "al", id="a2"), "s-alice")  # renamed: same session
+    store.add(make("lobby", 5, "alice", id="a3"), "s-alice")
+    store.add(make("lobby", 6, "alice", id="x1"), "s-other")  # the name, another session
+    store.add(make("dev", 1, "alice", id="d1"), "s-alice")
     store.commit()
-    assert [m.id for m in store.recent_ids("aLiCe", "lobby", 10)] == ["a1", "a2", "a3"]
-    assert [m.id for m in store.recent_ids("alice", "lobby", 2)] == ["a2", "a3"]
-    assert store.recent_ids("carol", "lobby", 10) == []
+    assert [m.id for m in store.recent_ids("s-alice", "lobby", 10)] == ["a1", "a2", "a3"]
+    assert [m.id for m in store.recent_ids("s-alice", "lobby", 2)] == ["a2", "a3"]
+    assert store.recent_ids("s-carol", "lobby", 10) == []
 
 
 def test_reads_inside_an_open_transaction_see_the_added_rows(store: SQLiteStore) -> None:
@@ -340,8 +341,9 @@ def check_room(store: SQLiteStore, room: str, model: list[Message]) -> None:
             assert store.page_after(room, seq, limit) == above[:limit]
             below = model[:max(seq - 1, 0)]
             assert store.before(room, seq, limit) == below[-limit:]
+        # (each sender name stands for one session here)
         ids = [m for m in model if m.id is not None and m.sender.lower() == "al"]
-        assert store.recent_ids("AL", room, limit) == ids[-limit:]
+        assert store.recent_ids("session-al", room, limit) == ids[-limit:]
 
 
 @settings(max_examples=40, deadline=None,
@@ -358,7 +360,7 @@ def test_store_agrees_with_an_in_memory_model(ops: list[tuple[object, ...]]) -> 
                     room, sender, with_id = str(op[1]), str(op[2]), bool(op[3])
                     seq = len(model[room]) + 1
                     message = make(room, seq, sender, id=f"c-{seq}" if with_id else None)
-                    store.add(message)
+                    store.add(message, f"session-{sender.lower()}")
                     model[room].append(message)
                 elif op[0] == "commit":
                     store.commit()

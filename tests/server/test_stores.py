@@ -108,15 +108,16 @@ def test_pages_are_oldest_first_and_never_above_up_to(
     assert result.truncated is truncated
 
 
-def test_ids_are_read_per_sender_case_insensitively_and_room(store: SyncStore) -> None:
-    submit(store, Append(message("lobby", 1, "Alice", id="a1")),
-           Append(message("lobby", 2, "bob", id="b1")),
-           Append(message("lobby", 3, "alice", id=None)),
-           Append(message("dev", 1, "alice", id="d1")),
-           Append(message("lobby", 4, "ALICE", id="a2")))
-    found = fetch(store, LoadIds(1, "alice", "lobby", 10)).messages
+def test_ids_are_read_per_session_and_room(store: SyncStore) -> None:
+    submit(store, Append(message("lobby", 1, "Alice", id="a1"), "s-alice"),
+           Append(message("lobby", 2, "bob", id="b1"), "s-bob"),
+           Append(message("lobby", 3, "alice", id=None), "s-alice"),
+           Append(message("dev", 1, "alice", id="d1"), "s-alice"),
+           Append(message("lobby", 4, "al", id="a2"), "s-alice"),
+           Append(message("lobby", 5, "alice", id="x1"), "s-newcomer"))
+    found = fetch(store, LoadIds(1, "s-alice", "lobby", 10)).messages
     assert [(m.seq, m.id) for m in found] == [(1, "a1"), (4, "a2")]
-    assert [m.id for m in fetch(store, LoadIds(2, "alice", "lobby", 1)).messages] == ["a2"]
+    assert [m.id for m in fetch(store, LoadIds(2, "s-alice", "lobby", 1)).messages] == ["a2"]
 
 
 def test_a_batch_is_committed_whole_or_not_at_all(

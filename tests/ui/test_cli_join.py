@@ -88,7 +88,7 @@ def test_rooms_come_from_the_environment_space_separated(
 
     seen: dict[str, object] = {}
 
-    def fake_run_plain(client: Client, loop: EventLoop) -> int:
+    def fake_run_plain(client: Client, loop: EventLoop, *, out: object) -> int:
         seen.update(rooms=client.rooms, host=client.host, port=client.port)
         return 0
 

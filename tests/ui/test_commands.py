@@ -80,6 +80,23 @@ def test_mistyped_commands_get_a_one_line_hint_not_a_message(line: str, fragment
     assert "\n" not in result.text
 
 
+@pytest.mark.parametrize(
+    ("line", "hint"),
+    [
+        ("/join Bad Room!",
+         "usage: /join ROOM (room names are 1-32 characters from a-z 0-9 _ -)"),
+        ("/part two rooms",
+         "usage: /part [ROOM] (room names are 1-32 characters from a-z 0-9 _ -)"),
+        ("/nick bad name",
+         "usage: /nick NAME (names are 1-32 characters from A-Z a-z 0-9 _ -)"),
+        ("/join", "usage: /join ROOM"),  # nothing typed: nothing to explain
+    ],
+)
+def test_a_name_that_cannot_be_one_gets_the_naming_rule(line: str, hint: str) -> None:
+    # Before, "/join Bad Room!" and "/nick bad name" answered only "usage: ...".
+    assert parse_line(line) == cmd.Hint(hint)
+
+
 def test_too_long_message_is_a_hint() -> None:
     result = parse_line("x" * (MAX_TEXT_CHARS + 1))
     assert isinstance(result, cmd.Hint)

@@ -7,10 +7,20 @@ from typing import Any
 import pytest
 
 from chattycat.client.client import Closed, Connected, ConnectionLost, Reconnecting
-from chattycat.protocol.messages import History, Joined, Message, Parted, Renamed, Welcome
+from chattycat.client.events import RoomState, SessionChanged
+from chattycat.protocol.messages import (
+    History,
+    Join,
+    Joined,
+    Member,
+    Message,
+    Parted,
+    Renamed,
+    Welcome,
+)
 from chattycat.ui.controller import DEFAULT_HISTORY_PAGE, ChatController
 from chattycat.ui.describe import DisplayLine, Role
-from tests.fake_client import FakeClient
+from tests.ui.fake_client import FakeClient
 
 TS = 1_700_000_000.0
 RED = "#e06c75"
@@ -22,15 +32,23 @@ def connected(name: str = "alice") -> Connected:
 
 def make(*rooms: str, online: bool = True, **kwargs: Any
          ) -> tuple[ChatController, FakeClient, list[str | None]]:
-    client = FakeClient()
+    client = FakeClient("alice", rooms)
     quits: list[str | None] = []
     controller = ChatController(client, "alice", rooms=rooms, on_quit=quits.append,
                                 clock=lambda: TS, **kwargs)
+    client.on_event = controller.handle
     if online:
         controller.handle(connected())
         for room in rooms:
-            controller.handle(Joined(room, "alice", RED, TS))
+            client.arrive(Joined(room, "alice", RED, TS))
     return controller, client, quits
+
+
+def shown_by(controller: ChatController, client: FakeClient) -> list[DisplayLine]:
+    """From now on, what the client's events show (instead of dropping it)."""
+    lines: list[DisplayLine] = []
+    client.on_event = lambda event: lines.extend(controller.handle(event))
+    return lines
 
 
 def texts(lines: list[DisplayLine]) -> list[str]:
@@ -43,6 +61,10 @@ def only_error(lines: list[DisplayLine]) -> str:
     return line.text
 
 
+def snapshot(*rooms: str, me: str = "alice") -> SessionChanged:
+    return SessionChanged(me, tuple(RoomState(room, True, (), None) for room in rooms))
+
+
 # -- the current room ---------------------------------------------------------------------
 
 
@@ -52,26 +74,47 @@ def test_first_requested_room_is_current_before_connecting() -> None:
 
 
 def test_first_room_the_server_joins_us_to_becomes_current() -> None:
-    controller, _, _ = make()
+    controller, client, _ = make()
     assert controller.current_room is None
-    controller.handle(Joined("lobby", "alice", RED, TS))
-    controller.handle(Joined("dev", "ALICE", RED, TS))  # names compare case-insensitively
+    client.arrive(Joined("lobby", "alice", RED, TS))
+    client.arrive(Joined("dev", "ALICE", RED, TS))  # names compare case-insensitively
     assert (controller.current_room, controller.rooms) == ("lobby", ["lobby", "dev"])
 
 
 def test_others_joining_change_nothing() -> None:
-    controller, _, _ = make("lobby")
-    controller.handle(Joined("dev", "bob", RED, TS))
+    controller, client, _ = make("lobby")
+    client.arrive(Joined("dev", "bob", RED, TS))
     assert (controller.current_room, controller.rooms) == ("lobby", ["lobby"])
 
 
-def test_join_switches_once_the_server_confirms() -> None:
+def test_join_makes_the_room_current_at_once() -> None:
     controller, client, _ = make("lobby")
     assert controller.submit("/join dev") == []
     assert client.calls == [("join", "dev")]
-    assert controller.current_room == "lobby"
-    controller.handle(Joined("dev", "alice", RED, TS))
+    assert (controller.current_room, controller.rooms) == ("dev", ["lobby", "dev"])
+    controller.submit("hi dev")
+    assert client.calls[-1] == ("say", "dev", "hi dev", False)
+    client.arrive(Joined("dev", "alice", RED, TS))
     assert controller.current_room == "dev"
+
+
+@pytest.mark.parametrize("part", ["/part", "/part qa"])
+def test_part_right_after_join_leaves_that_room_and_is_not_lost(part: str) -> None:
+    # The reported defect: "/join qa" then at once "/part" said "you are not
+    # in #qa", the part was lost, and later lines went to #qa.
+    controller, client, _ = make("lobby")
+    shown = shown_by(controller, client)
+    assert controller.submit("/join qa") == []
+    assert controller.submit(part) == []
+    assert client.calls == [("join", "qa"), ("part", "qa")]
+    assert (controller.current_room, controller.rooms) == ("lobby", ["lobby"])
+    controller.submit("after")
+    assert client.calls[-1] == ("say", "lobby", "after", False)
+    # The server carries the join out, then the part; neither brings #qa back.
+    client.arrive(Joined("qa", "alice", RED, TS))
+    client.arrive(Parted("qa", "alice", "part"))
+    assert (controller.current_room, controller.rooms) == ("lobby", ["lobby"])
+    assert "you are not in #qa" not in texts(shown)
 
 
 def test_join_of_a_joined_room_switches_at_once_and_asks_again() -> None:
@@ -81,10 +124,25 @@ def test_join_of_a_joined_room_switches_at_once_and_asks_again() -> None:
     assert client.calls == [("join", "dev")]
 
 
-def test_join_can_switch_at_once_for_scripts() -> None:
-    controller, _, _ = make("lobby", join_switches_at_once=True)
+def test_a_refused_join_switches_back() -> None:
+    controller, client, _ = make("lobby")
+    controller.submit("/join secret")
+    client.session.refused("r-1", Join("secret", ref="r-1"))  # e.g. error bad_room
+    client.publish()
+    assert (controller.current_room, controller.rooms) == ("lobby", ["lobby"])
+
+
+def test_a_joined_room_stays_current_until_the_session_has_heard_of_it() -> None:
+    # The desktop client's session runs on another thread: a snapshot taken
+    # before it saw the join must not switch the user away again.
+    controller, client, _ = make("lobby")
+    client.on_event = None
     controller.submit("/join dev")
+    controller.handle(snapshot("lobby"))
     assert controller.current_room == "dev"
+    controller.handle(snapshot("lobby", "dev"))
+    controller.handle(snapshot("lobby"))  # now its going is news
+    assert controller.current_room == "lobby"
 
 
 def test_room_switches_to_a_joined_room_only() -> None:
@@ -103,7 +161,7 @@ def test_part_of_the_current_room_switches_to_another_at_once() -> None:
     controller.submit("/part")
     assert client.calls == [("part", "dev")]
     assert (controller.current_room, controller.rooms) == ("lobby", ["lobby", "ops"])
-    controller.handle(Parted("dev", "alice", "part"))  # the confirmation changes nothing
+    client.arrive(Parted("dev", "alice", "part"))  # the confirmation changes nothing
     assert (controller.current_room, controller.rooms) == ("lobby", ["lobby", "ops"])
 
 
@@ -121,11 +179,11 @@ def test_part_when_not_member_is_not_in_room() -> None:
 
 
 def test_being_parted_by_the_server_switches_and_the_last_room_leaves_none() -> None:
-    controller, _, _ = make("lobby", "dev")
-    controller.handle(Parted("lobby", "alice", "part"))
+    controller, client, _ = make("lobby", "dev")
+    client.arrive(Parted("lobby", "alice", "part"))
     assert controller.current_room == "dev"
-    controller.handle(Parted("lobby", "bob", "part"))  # someone else: nothing changes
-    controller.handle(Parted("dev", "alice", "quit"))
+    client.arrive(Parted("lobby", "bob", "part"))  # someone else: nothing changes
+    client.arrive(Parted("dev", "alice", "quit"))
     assert (controller.current_room, controller.rooms) == (None, [])
 
 
@@ -168,13 +226,21 @@ def test_who_remembers_which_roster_was_asked_for() -> None:
 
 
 def test_history_pages_back_from_the_oldest_message_seen() -> None:
-    controller, client, _ = make("lobby")
-    controller.handle(Message("lobby", 50, "bob", RED, "new", TS))
+    controller, client, _ = make("lobby", "dev")
     page = (Message("lobby", 41, "bob", RED, "a", TS), Message("lobby", 42, "bob", RED, "b", TS))
-    controller.handle(History("lobby", page))
-    controller.handle(Message("dev", 7, "bob", RED, "elsewhere", TS))
+    client.arrive(History("lobby", page))  # what the join showed
+    client.arrive(Message("lobby", 50, "bob", RED, "new", TS))
+    client.arrive(Message("dev", 7, "bob", RED, "elsewhere", TS))
     controller.submit("/history 20")
     assert client.calls == [("history", "lobby", 41, 20)]
+
+
+def test_history_with_nothing_older_says_so_without_asking() -> None:
+    # Before, "/history" with nothing older printed nothing at all.
+    controller, client, _ = make("lobby")
+    client.arrive(Message("lobby", 1, "bob", RED, "the very first", TS))
+    assert texts(controller.submit("/history")) == ["no older messages in #lobby"]
+    assert client.calls == []
 
 
 def test_quit_goes_to_the_front_end() -> None:
@@ -198,6 +264,8 @@ def test_help_lists_the_commands_then_the_front_ends_own_lines() -> None:
     ("/jion dev", "unknown command /jion; did you mean /join ROOM? (/help lists all)"),
     ("/msg bob", "usage: /msg NAME TEXT"),
     ("/join Bad!", "bad room name 'Bad!': room names are 1-32 characters from a-z 0-9 _ -"),
+    ("/join Bad Room!", "usage: /join ROOM (room names are 1-32 characters from a-z 0-9 _ -)"),
+    ("/nick bad name", "usage: /nick NAME (names are 1-32 characters from A-Z a-z 0-9 _ -)"),
 ])
 def test_bad_lines_are_hints_and_send_nothing(line: str, hint: str) -> None:
     controller, client, _ = make("lobby")
@@ -247,17 +315,29 @@ def test_online_follows_the_connection(event: Any) -> None:
 # -- the user's name ----------------------------------------------------------------------
 
 
-def test_me_follows_welcome_and_own_renames() -> None:
-    controller, _, _ = make("lobby")
-    controller.handle(connected("alice2"))
+def test_me_and_members_come_from_the_session() -> None:
+    controller, client, _ = make("lobby")
+    shown = shown_by(controller, client)
+    client.arrive(Renamed("ALICE", "al", RED))
+    assert texts(shown) == ["you are now known as al"]  # described with the name from before
+    assert controller.me == "al"
+    client.arrive(Renamed("bob", "rob", RED))
+    assert controller.me == "al"
+    client.arrive(Message("lobby", 1, "bob", RED, "hi al", TS))
+    assert shown[-1].bell
+    client.arrive(Joined("lobby", "carol", "#61afef", TS))
+    assert controller.members() == (Member("al", RED), Member("carol", "#61afef"))
+    client.arrive(Parted("lobby", "carol", "quit"))
+    parted = shown[-1]
+    assert parted.text == "\u2190 carol left #lobby (quit)"
+    assert parted.spans[1].color == "#61afef"  # the color the member list knew
+
+
+def test_me_follows_the_welcome() -> None:
+    controller, client, _ = make("lobby", online=False)
+    client.session.welcomed("alice2", new_session=False)  # e.g. the server changed the case
+    client.publish()
     assert controller.me == "alice2"
-    [line] = controller.handle(Renamed("ALICE2", "al", RED))
-    assert line.text == "you are now known as al"  # described with the name from before
-    assert controller.me == "al"
-    controller.handle(Renamed("bob", "rob", RED))
-    assert controller.me == "al"
-    [mention] = controller.handle(Message("lobby", 1, "bob", RED, "hi al", TS))
-    assert mention.bell
 
 
 def test_events_are_described() -> None:

@@ -120,8 +120,18 @@ def test_truncated_history_points_to_the_history_command() -> None:
     assert head.text.endswith("(older messages skipped: /history to page back)")
 
 
-def test_empty_history_says_nothing() -> None:
-    assert describer().describe(History("lobby", ()), ME) == []
+def test_an_empty_page_says_there_is_nothing_older() -> None:
+    # The client drops histories with nothing new, so an empty one is the
+    # answer to /history: before, it printed nothing at all.
+    [line] = describer().describe(History("lobby", ()), ME)
+    assert (line.text, line.room) == ("no older messages in #lobby", "lobby")
+    assert [span.role for span in line.spans] == [Role.INFO]
+
+
+def test_an_empty_last_part_of_a_page_adds_nothing() -> None:
+    d = describer()
+    d.describe(History("lobby", (msg(),), more=True), ME)
+    assert d.describe(History("lobby", ()), ME) == []
 
 
 # -- membership -------------------------------------------------------------------------
@@ -159,6 +169,12 @@ def test_roster_lists_colored_names_and_a_continuation_has_no_header() -> None:
     assert (first.text, first.room) == ("members of #dev: alice, bob", "dev")
     assert Span("bob", Role.NAME, BLUE) in first.spans
     assert rest.spans == (Span("zed", Role.NAME),)
+
+
+def test_an_empty_roster_says_nobody_is_there() -> None:
+    # Before, "/who" on a room with history but no members printed a bare header.
+    [line] = describer().describe(Roster("dev", ()), ME)
+    assert (line.text, line.room) == ("nobody is in #dev", "dev")
 
 
 def test_room_list() -> None:

@@ -6,8 +6,10 @@ import re
 import socket
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import trustme
 
 from tests.conftest import ServerProcess, StartServer, chattycat_command, child_env
 from tests.wire import WireClient
@@ -170,3 +172,71 @@ def test_a_reader_that_goes_away_ends_the_client_quietly(server: ServerProcess) 
             proc.kill()
             proc.wait(5)
         proc.stderr.close()
+
+
+# -- defects seen by a new user ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("part", ["/part", "/part qa"])
+def test_part_right_after_join_is_not_lost_and_later_lines_stay_out(
+    server: ServerProcess, part: str,
+) -> None:
+    # Before: "you are not in #qa", the part was lost, and "after" went to #qa.
+    observer = watcher(server)
+    result = run_join(server.port, "--name", "bot", stdin=f"/join qa\n{part}\nafter\n")
+    assert result.returncode == 0, result.stderr
+    body = [line[9:] for line in result.stdout.splitlines()]
+    assert not [line for line in body if "not in #qa" in line], body
+    assert "[lobby] bot: after" in body
+    [frame] = said(observer, 1, lambda f: f["from"] == "bot")
+    assert (frame["room"], frame["text"]) == ("lobby", "after")
+    assert "\u2190 bot left #qa" in body
+
+
+def test_join_with_a_room_never_passes_through_the_lobby(server: ServerProcess) -> None:
+    # Before: the whole lobby history, and a join and a part in the lobby.
+    observer = watcher(server)
+    observer.say("lobby", "lobby chatter")
+    observer.recv_until("message")
+    result = run_join(server.port, "--name", "bot", "--room", "ops", stdin="in ops\n")
+    assert result.returncode == 0, result.stderr
+    assert "lobby" not in result.stdout
+    assert "[ops] bot: in ops" in result.stdout
+    frames = observer.drain(0.3)
+    assert not [f for f in frames if f.get("name") == "bot"], frames  # no joined, no parted
+
+
+def test_history_and_who_say_when_there_is_nothing_to_show(server: ServerProcess) -> None:
+    observer = watcher(server, "old")
+    observer.say("old", "a word before leaving")
+    observer.recv_until("message")
+    observer.send({"type": "part", "room": "old"})
+    observer.recv_until("parted")
+    script = "/join quiet\n/history\n/who old\n"
+    result = run_join(server.port, "--name", "bot", stdin=script)
+    assert result.returncode == 0, result.stderr
+    body = [line[9:] for line in result.stdout.splitlines()]
+    assert "[quiet] no older messages in #quiet" in body
+    assert "[old] nobody is in #old" in body
+
+
+def test_bad_room_and_name_hints_carry_the_naming_rule(server: ServerProcess) -> None:
+    result = run_join(server.port, "--name", "bot", stdin="/join Bad Room!\n/nick bad name\n")
+    assert result.returncode == 0, result.stderr
+    body = [line[9:] for line in result.stdout.splitlines()]
+    assert "usage: /join ROOM (room names are 1-32 characters from a-z 0-9 _ -)" in body
+    assert "usage: /nick NAME (names are 1-32 characters from A-Z a-z 0-9 _ -)" in body
+
+
+def test_a_plain_client_at_a_tls_server_is_told_to_use_tls(
+    server_process: StartServer, tmp_path: Path,
+) -> None:
+    ca = trustme.CA()
+    pem = tmp_path / "server.pem"
+    ca.issue_cert("localhost").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    tls_server = server_process("--tls-cert", str(pem))
+    result = run_join(tls_server.port, "--name", "bot", stdin="hello\n")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"Error: cannot connect to 127.0.0.1:{tls_server.port}: ")
+    assert line.endswith("expects TLS (use --tls)")

@@ -13,11 +13,12 @@ line. Everything is tested without a display or a server.
 - What a line says, the current room and the commands come from
   :class:`~chattycat.ui.controller.ChatController`, shared with the terminal
   clients; a click on a room switches like ``/room``. This module keeps
-  what only a window has: a scrollback per room, unread counts, the member
-  list and the status bar, and it maps display roles to Tk tag names.
-- The model tracks members from ``roster``/``joined``/``parted``/``renamed``
-  itself instead of asking :meth:`Client.members`: the client lives on
-  another thread, and reading its state from the UI thread would race.
+  what only a window has: a scrollback per room, unread counts and the
+  status bar, and it maps display roles to Tk tag names.
+- The rooms and their members are the client session's: the window shows
+  the latest :class:`~chattycat.client.events.SessionChanged` snapshot (held
+  by the controller) and keeps no list of its own. The client lives on
+  another thread; a snapshot is immutable, so it crosses over as it is.
 - Network text is sanitized by :mod:`chattycat.ui.describe` (and here for the
   member list and status bar): control characters and bidi overrides become
   visible, so a name cannot reorder or break the line it is in. Colors are
@@ -41,6 +42,7 @@ from chattycat.client.client import (
     ConnectionLost,
     Failed,
     Reconnecting,
+    SessionChanged,
 )
 from chattycat.protocol.messages import (
     History,
@@ -193,7 +195,7 @@ class ChatModel:
         self.client = client
         self.controller = ChatController(
             client, name, rooms=rooms, on_quit=self.request_quit, help_extra=HELP_EXTRA,
-            clock=clock, member_color=self._member_color,
+            clock=clock,
         )
         self.unread: dict[str, int] = {}
         self.link = LinkState.CONNECTING
@@ -202,9 +204,8 @@ class ChatModel:
         self._scrollback: dict[str | None, deque[ViewLine]] = {
             None: deque(maxlen=MAX_SCROLLBACK_LINES)
         }
-        self._members: dict[str, dict[str, Member]] = {}
-        self._roster_open: set[str] = set()  # rosters whose "more" parts are arriving
         self._shown_room: str | None = None
+        self._shown_members: tuple[Member, ...] = ()
         self._retry_at: float | None = None
         self._status_detail = ""
         # Nothing has been shown yet: the first take_changes() asks for everything.
@@ -249,8 +250,7 @@ class ChatModel:
 
     def members(self, room: str | None = None) -> list[Member]:
         """Members of ``room`` (default: the current room), sorted case-insensitively."""
-        members = self._members.get(room or self.current_room or "", {})
-        return [members[key] for key in sorted(members)]
+        return list(self.controller.members(room))
 
     def member_entries(self) -> list[tuple[str, str | None]]:
         """The current room's member list: (sanitized name, ``#rrggbb`` or None)."""
@@ -322,11 +322,15 @@ class ChatModel:
         if isinstance(event, ActionFailed):
             self.local_error(event.text)
             return
-        # Where a rename is shown: the rooms the old name was in, before it changes.
+        # Where a rename is shown: the rooms the old name was in (the snapshot
+        # that renames it comes after the event).
         renamed_in = self._rooms_of(event.old) if isinstance(event, Renamed) else []
+        if isinstance(event, Joined) and self.controller.is_me(event.name):
+            self._open_scrollback(event.room)  # its lines go there, the snapshot follows
         lines = self.controller.handle(event)
+        if isinstance(event, SessionChanged):
+            self._close_scrollbacks()
         self._sync_rooms()
-        self._follow_members(event)
         self._follow_link(event)
         for room in self._destinations(event, renamed_in):
             for line in lines:
@@ -342,6 +346,9 @@ class ChatModel:
             return [event.room]
         if isinstance(event, Parted) and not self.controller.is_me(event.name):
             return [event.room]
+        if isinstance(event, Parted) and event.room == self.current_room:
+            # Shown where the user lands: the snapshot without the room follows.
+            return [self.controller.room_after(event.room)]
         if isinstance(event, Renamed) and renamed_in:
             extra = [] if self.current_room in renamed_in else [self.current_room]
             return [*renamed_in, *extra]
@@ -353,33 +360,6 @@ class ChatModel:
             if not event.more:
                 self.controller.rosters_asked.discard(event.room)
         return [self.current_room]
-
-    def _follow_members(self, event: ClientEvent) -> None:
-        if isinstance(event, Joined) and event.room in self._members:
-            self._members[event.room][name_key(event.name)] = Member(event.name, event.color)
-            self._changes.members_changed |= event.room == self.current_room
-        elif isinstance(event, Parted) and event.room in self._members:
-            self._members[event.room].pop(name_key(event.name), None)
-            self._changes.members_changed |= event.room == self.current_room
-        elif isinstance(event, Roster):
-            self._follow_roster(event)
-        elif isinstance(event, Renamed):
-            old_key = name_key(event.old)
-            for room in self._rooms_of(event.old):
-                self._members[room].pop(old_key)
-                self._members[room][name_key(event.new)] = Member(event.new, event.color)
-                self._changes.members_changed |= room == self.current_room
-
-    def _follow_roster(self, r: Roster) -> None:
-        if r.room in self._members:
-            if r.room not in self._roster_open:
-                self._members[r.room] = {}  # a new roster replaces the old one
-            self._members[r.room].update((name_key(m.name), m) for m in r.members)
-            self._changes.members_changed |= r.room == self.current_room
-        if r.more:
-            self._roster_open.add(r.room)
-        else:
-            self._roster_open.discard(r.room)
 
     def _follow_link(self, event: ClientEvent) -> None:
         if isinstance(event, Connected):
@@ -402,14 +382,10 @@ class ChatModel:
 
     # -- building blocks ------------------------------------------------------------
 
-    def _member_color(self, room: str, name: str) -> str | None:
-        # "parted" carries no color; use the one the member list knows.
-        member = self._members.get(room, {}).get(name_key(name))
-        return None if member is None else member.color
-
     def _rooms_of(self, name: str) -> list[str]:
         key = name_key(name)
-        return [room for room, members in self._members.items() if key in members]
+        return [state.room for state in self.controller.session.rooms
+                if any(name_key(m.name) == key for m in state.members)]
 
     def _append(self, room: str | None, line: DisplayLine) -> None:
         if room not in self._scrollback:
@@ -422,22 +398,32 @@ class ChatModel:
         if room == self.current_room:
             self._changes.new_lines.append(shown)
 
-    def _sync_rooms(self) -> None:
-        """Give each joined room a scrollback and member list; follow the current room."""
-        for room in self.rooms:
-            if room not in self._members:
-                self._scrollback[room] = deque(maxlen=MAX_SCROLLBACK_LINES)
-                self._members[room] = {}
-                self._changes.rooms_changed = True
-        for room in [r for r in self._members if r not in self.rooms]:
-            for state in (self._scrollback, self._members, self.unread):
-                state.pop(room, None)
-            self._roster_open.discard(room)
+    def _open_scrollback(self, room: str | None) -> None:
+        if room not in self._scrollback:
+            self._scrollback[room] = deque(maxlen=MAX_SCROLLBACK_LINES)
             self._changes.rooms_changed = True
+
+    def _close_scrollbacks(self) -> None:
+        """Forget the scrollbacks of rooms the session no longer lists."""
+        # Only on a snapshot: a room joined by the server (our own "joined")
+        # gets its scrollback with that event, and is listed by the next one.
+        for room in [r for r in self._scrollback if r not in (None, self.current_room)]:
+            if room not in self.rooms:
+                self._scrollback.pop(room)
+                self.unread.pop(room, None)
+                self._changes.rooms_changed = True
+
+    def _sync_rooms(self) -> None:
+        """Give each room of the session a scrollback; follow the current room and members."""
+        for room in [*self.rooms, self.current_room]:
+            self._open_scrollback(room)
         if self.current_room != self._shown_room:
             self._shown_room = self.current_room
             if self.current_room is not None:
                 self.unread.pop(self.current_room, None)
             self._changes.view_reset = True
             self._changes.rooms_changed = True
+        members = self.controller.members()
+        if members != self._shown_members:
+            self._shown_members = members
             self._changes.members_changed = True

@@ -11,13 +11,18 @@ input row, which is then repainted with the cursor where it was).
 
 The current room (the controller's) is shown in the prompt, and it is the
 room Tab completes names from.
+
+Quitting while offline with messages still unsent asks first: the first
+Ctrl-C, Ctrl-D or ``/quit`` says how many would be dropped, the second one
+quits. Nothing here prints outside the screen: a start-up failure is raised
+as :class:`~chattycat.errors.ConnectFailed` for the command line to report
+once the terminal is restored.
 """
 
 from __future__ import annotations
 
 import math
 import signal
-import sys
 from enum import Enum, auto
 
 from chattycat.client.client import (
@@ -29,6 +34,7 @@ from chattycat.client.client import (
     ConnectionLost,
     Failed,
 )
+from chattycat.errors import ConnectFailed
 from chattycat.net.loop import EventLoop, TimerHandle
 from chattycat.protocol.messages import name_key
 from chattycat.ui import commands as cmd
@@ -76,7 +82,10 @@ class _Phase(Enum):
 
 
 def run_interactive(client: Client, loop: EventLoop, *, no_color: bool = False) -> int:
-    """Run the interactive client on the terminal (fds 0 and 1) until quit; the exit code."""
+    """Run the interactive client on the terminal (fds 0 and 1) until quit; the exit code.
+
+    Raises ConnectFailed when the server cannot be reached at start-up.
+    """
     return InteractiveSession(client, loop, no_color=no_color).run()
 
 
@@ -97,7 +106,7 @@ class InteractiveSession:
         self.stdin_fd = stdin_fd
         self.stdout_fd = stdout_fd
         self.controller = ChatController(client, client.name, rooms=client.rooms,
-                                         on_quit=self.quit, help_extra=KEYS_HELP)
+                                         on_quit=self.ask_to_quit, help_extra=KEYS_HELP)
         self.editor = LineEditor(complete=self._complete)
         columns, _ = terminal_size(stdout_fd)
         self.screen = ScreenWriter(stdout_fd, self.editor, columns=columns)
@@ -109,6 +118,7 @@ class InteractiveSession:
         self._retry_deadline: float | None = None
         self._tick: TimerHandle | None = None
         self._quit_timer: TimerHandle | None = None
+        self._drop_warned = False  # told that quitting now drops unsent messages
         self._keyboard = ByteReader(loop, stdin_fd, self._on_keys, self.quit, console_keys=True)
         self._log_handler = ScreenLogHandler(self._show_error)
 
@@ -120,7 +130,11 @@ class InteractiveSession:
     # -- running ------------------------------------------------------------------------
 
     def run(self) -> int:
-        """Take over the terminal, run the loop until the session ends; the exit code."""
+        """Take over the terminal, run the loop until the session ends; the exit code.
+
+        Raises ConnectFailed (after restoring the terminal) when the server
+        cannot be reached at start-up.
+        """
         previous_on_event = self.client.on_event
         self.client.on_event = self._on_client_event
         try:
@@ -140,7 +154,7 @@ class InteractiveSession:
             if self.client.state is not ClientState.CLOSED:
                 self.client.close()
         if self._startup_failure is not None:
-            print(f"Error: {self._startup_failure}", file=sys.stderr)
+            raise ConnectFailed(self._startup_failure)
         return self._exit_code
 
     def _install(self) -> None:
@@ -170,6 +184,23 @@ class InteractiveSession:
         self._phase = _Phase.DONE
         self._exit_code = exit_code
 
+    def ask_to_quit(self, reason: str | None = None) -> None:
+        """The user asked to leave (Ctrl-C, Ctrl-D, /quit): quit, unless that drops messages.
+
+        Offline, messages typed are only queued: the first request says how
+        many would be dropped, and only a second one quits.
+        """
+        unsent = self.client.pending()
+        online = self.client.state in (ClientState.ONLINE, ClientState.CLOSED)
+        if unsent and not online and not self._drop_warned and self._phase is _Phase.RUNNING:
+            self._drop_warned = True
+            noun = "message" if unsent == 1 else "messages"
+            self.show([self.controller.local_error(
+                f"not connected: {unsent} unsent {noun} would be dropped; "
+                "press Ctrl-C again to quit anyway")])
+            return
+        self.quit(reason)
+
     def quit(self, reason: str | None = None) -> None:
         """Leave: send quit, then end once the client is closed (or after QUIT_TIMEOUT_S)."""
         if self._phase is not _Phase.RUNNING or self.client.state is ClientState.CLOSED:
@@ -188,7 +219,7 @@ class InteractiveSession:
             if isinstance(event, Submit):
                 self._submit(event.line)
             elif isinstance(event, Interrupt | EndOfInput):
-                self.quit()
+                self.ask_to_quit()
             elif isinstance(event, Redraw):
                 write_all(self.stdout_fd, CLEAR_SCREEN)
             elif isinstance(event, Completions):
@@ -207,13 +238,22 @@ class InteractiveSession:
         self.screen.redraw()
 
     def _complete(self, prefix: str) -> list[str]:
-        if prefix.startswith("/") and self.editor.buffer.startswith(prefix):
-            return [f"/{name}" for name in cmd.COMMANDS if f"/{name}".startswith(prefix.lower())]
-        if self.current_room is None:
-            return []
+        if prefix.startswith("/") and self.editor.buffer[:self.editor.cursor] == prefix:
+            return self._complete_command(prefix)  # a command is the first word only
         key = name_key(prefix)
-        members = self.client.members(self.current_room)
-        return [m.name for m in members if name_key(m.name).startswith(key)]
+        return [m.name for m in self.controller.members() if name_key(m.name).startswith(key)]
+
+    def _complete_command(self, prefix: str) -> list[str]:
+        names = [f"/{name}" for name in cmd.COMMANDS if f"/{name}".startswith(prefix.lower())]
+        if len(names) != 1:
+            return names  # the editor lists them and extends the common prefix
+        # One command: completed here, followed by a space. The editor would
+        # add ": " to a single candidate at the start of the line, which is
+        # right for a name ("bob: hi") and wrong for "/join".
+        rest = self.editor.buffer[self.editor.cursor:]
+        completed = names[0] + " "
+        self.editor.set_buffer(completed + rest.lstrip(" "), cursor=len(completed))
+        return []
 
     # -- output -------------------------------------------------------------------------
 
@@ -263,6 +303,8 @@ class InteractiveSession:
     def _on_client_event(self, event: ClientEvent) -> None:
         if self._phase is _Phase.DONE:
             return
+        if isinstance(event, Connected):
+            self._drop_warned = False  # what was queued is being sent now
         lines = self.controller.handle(event)
         self._track_connection(event)
         if not (isinstance(event, Failed) and not self._ever_connected):

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from chattycat.client.client import Closed, Connected, ConnectionLost, Failed, Reconnecting
+from chattycat.client.events import RoomState, SessionChanged
 from chattycat.protocol.messages import (
     Error,
     History,
@@ -33,7 +34,7 @@ from chattycat.ui.gui.model import (
     ViewSpan,
     color_tag,
 )
-from tests.fake_client import FakeClient
+from tests.ui.fake_client import FakeClient
 
 TS = 1_700_000_000.0
 RED = "#e06c75"
@@ -61,12 +62,13 @@ def message(
 
 
 def make_model(*rooms: str, online: bool = True) -> tuple[ChatModel, FakeClient]:
-    client = FakeClient()
+    client = FakeClient("alice", rooms)
     model = ChatModel(client, "alice", rooms=rooms, clock=Clock())
+    client.on_event = model.handle
     if online:
         model.handle(welcome())
         for room in rooms:
-            model.handle(Joined(room, "alice", RED, TS))
+            client.arrive(Joined(room, "alice", RED, TS))
     model.take_changes()
     return model, client
 
@@ -101,21 +103,35 @@ def test_everything_is_to_be_drawn_at_first() -> None:
 
 
 def test_default_room_becomes_current_when_the_server_joins_us() -> None:
-    model, _ = make_model()
+    model, client = make_model()
     assert model.current_room is None
-    model.handle(Joined("lobby", "alice", RED, TS))
+    client.arrive(Joined("lobby", "alice", RED, TS))
     assert model.current_room == "lobby"
     assert model.rooms == ["lobby"]
     assert model.take_changes().view_reset
+    assert texts(model)[-1].endswith("\u2192 alice joined #lobby")  # in the room's own view
 
 
-def test_join_of_a_new_room_switches_only_once_joined() -> None:
+def test_join_of_a_new_room_switches_at_once() -> None:
     model, client = make_model("lobby")
     model.submit("/join dev")
     assert client.calls == [("join", "dev")]
-    assert model.current_room == "lobby"
-    model.handle(Joined("dev", "alice", RED, TS))
+    assert (model.current_room, model.rooms) == ("dev", ["lobby", "dev"])
+    client.arrive(Joined("dev", "alice", RED, TS))
     assert model.current_room == "dev"
+    assert texts(model)[-1].endswith("\u2192 alice joined #dev")
+
+
+def test_a_join_shows_its_room_before_the_client_thread_has_seen_it() -> None:
+    # The client runs on another thread: its snapshot with the new room comes later.
+    model, client = make_model("lobby")
+    client.on_event = None
+    model.submit("/join dev")
+    assert model.current_room == "dev"
+    assert model.view_lines() == []
+    model.info("joining")
+    assert texts(model)[-1].endswith("joining")
+    model.handle(client.session.snapshot())
     assert model.rooms == ["lobby", "dev"]
 
 
@@ -127,8 +143,8 @@ def test_join_of_a_joined_room_switches_at_once_and_asks_again() -> None:
 
 
 def test_other_people_joining_do_not_switch_the_room() -> None:
-    model, _ = make_model("lobby")
-    model.handle(Joined("lobby", "bob", BLUE, TS))
+    model, client = make_model("lobby")
+    client.arrive(Joined("lobby", "bob", BLUE, TS))
     assert model.current_room == "lobby"
 
 
@@ -162,7 +178,7 @@ def test_part_leaves_the_current_room_and_switches_to_another() -> None:
     assert client.calls == [("part", "dev")]
     assert model.rooms == ["lobby"]
     assert model.current_room == "lobby"
-    model.handle(Parted("dev", "alice", "part"))  # the server's confirmation
+    client.arrive(Parted("dev", "alice", "part"))  # the server's confirmation
     assert model.rooms == ["lobby"]
     assert texts(model)[-1].endswith("\u2190 alice left #dev")
 
@@ -183,8 +199,8 @@ def test_part_when_not_member_is_not_in_room() -> None:
 
 
 def test_being_parted_by_the_server_drops_the_room() -> None:
-    model, _ = make_model("lobby", "dev")
-    model.handle(Parted("lobby", "alice", "part"))
+    model, client = make_model("lobby", "dev")
+    client.arrive(Parted("lobby", "alice", "part"))
     assert model.rooms == ["dev"]
     assert model.current_room == "dev"
     assert texts(model)[-1].endswith("alice left #lobby")
@@ -194,8 +210,8 @@ def test_being_parted_by_the_server_drops_the_room() -> None:
 
 
 def test_message_in_current_room_shows_time_and_name_in_its_color() -> None:
-    model, _ = make_model("lobby")
-    model.handle(message("lobby", "bob", "hi there"))
+    model, client = make_model("lobby")
+    client.arrive(message("lobby", "bob", "hi there"))
     line = last(model)
     assert re.fullmatch(rf"{STAMP} bob: hi there", line.text)
     assert line.spans[0].tag == Tag.TIME
@@ -204,15 +220,15 @@ def test_message_in_current_room_shows_time_and_name_in_its_color() -> None:
 
 
 def test_action_is_shown_as_star_name_text() -> None:
-    model, _ = make_model("lobby")
-    model.handle(message("lobby", "bob", "waves", action=True))
+    model, client = make_model("lobby")
+    client.arrive(message("lobby", "bob", "waves", action=True))
     assert re.fullmatch(rf"{STAMP} \* bob waves", last(model).text)
 
 
 def test_message_in_another_room_is_counted_not_shown() -> None:
-    model, _ = make_model("lobby", "dev")
-    model.handle(message("dev", "bob", "psst dev", 1))
-    model.handle(message("dev", "bob", "still there?", 2))
+    model, client = make_model("lobby", "dev")
+    client.arrive(message("dev", "bob", "psst dev", 1))
+    client.arrive(message("dev", "bob", "still there?", 2))
     assert not any("psst" in text for text in texts(model))
     assert model.unread == {"dev": 2}
     assert model.room_label("dev") == "#dev (2)"
@@ -223,9 +239,9 @@ def test_message_in_another_room_is_counted_not_shown() -> None:
 
 
 def test_switching_shows_the_rooms_own_scrollback_and_clears_unread() -> None:
-    model, _ = make_model("lobby", "dev")
-    model.handle(message("lobby", "bob", "in lobby"))
-    model.handle(message("dev", "carol", "in dev"))
+    model, client = make_model("lobby", "dev")
+    client.arrive(message("lobby", "bob", "in lobby"))
+    client.arrive(message("dev", "carol", "in dev"))
     model.switch_room("dev")
     assert model.unread == {}
     assert model.take_changes().view_reset
@@ -236,9 +252,9 @@ def test_switching_shows_the_rooms_own_scrollback_and_clears_unread() -> None:
 
 
 def test_history_gets_a_header_and_is_not_unread() -> None:
-    model, _ = make_model("lobby", "dev")
+    model, client = make_model("lobby", "dev")
     old = (message("dev", "bob", "old one", 3), message("dev", "bob", "old two", 4))
-    model.handle(History("dev", old, truncated=True))
+    client.arrive(History("dev", old, truncated=True))
     assert model.unread == {}
     shown = texts(model, "dev")[-3:]
     assert "history of #dev" in shown[0] and "older messages skipped" in shown[0]
@@ -248,28 +264,28 @@ def test_history_gets_a_header_and_is_not_unread() -> None:
 def test_history_command_pages_back_from_the_oldest_message_seen() -> None:
     model, client = make_model("lobby")
     page = (message("lobby", "bob", "a", 41), message("lobby", "bob", "b", 42))
-    model.handle(History("lobby", page))
+    client.arrive(History("lobby", page))
     model.submit("/history 20")
     model.submit("/history")
     assert client.calls == [("history", "lobby", 41, 20), ("history", "lobby", 41, 50)]
 
 
 def test_whisper_is_marked_and_shown_where_the_user_is() -> None:
-    model, _ = make_model("lobby", "dev")
+    model, client = make_model("lobby", "dev")
     model.switch_room("dev")
-    model.handle(Whisper("bob", "alice", BLUE, "psst", TS))
+    client.arrive(Whisper("bob", "alice", BLUE, "psst", TS))
     line = last(model)
     assert re.fullmatch(rf"{STAMP} \[whisper\] bob \u2192 alice: psst", line.text)
     assert tag_of(line, "[whisper]") == Tag.WHISPER
 
 
 def test_joins_parts_notices_and_errors_are_styled_distinctly() -> None:
-    model, _ = make_model("lobby")
-    model.handle(Joined("lobby", "bob", BLUE, TS))
+    model, client = make_model("lobby")
+    client.arrive(Joined("lobby", "bob", BLUE, TS))
     joined = last(model)
-    model.handle(Parted("lobby", "bob", "disconnected"))
+    client.arrive(Parted("lobby", "bob", "disconnected"))
     parted = last(model)
-    model.handle(Notice("shutdown", "the server is stopping"))
+    client.arrive(Notice("shutdown", "the server is stopping"))
     notice = last(model)
     model.handle(Error("no_such_user", "nobody called zed"))
     error = last(model)
@@ -283,15 +299,15 @@ def test_joins_parts_notices_and_errors_are_styled_distinctly() -> None:
 
 
 def test_a_message_for_a_room_not_joined_is_shown_with_its_room() -> None:
-    model, _ = make_model("lobby")
-    model.handle(message("gone", "bob", "late"))
+    model, client = make_model("lobby")
+    client.arrive(message("gone", "bob", "late"))
     assert re.fullmatch(rf"{STAMP} \[gone\] bob: late", last(model).text)
 
 
 def test_scrollback_is_bounded_per_room() -> None:
-    model, _ = make_model("lobby")
+    model, client = make_model("lobby")
     for seq in range(1, MAX_SCROLLBACK_LINES + 11):
-        model.handle(message("lobby", "bob", f"n{seq}", seq))
+        client.arrive(message("lobby", "bob", f"n{seq}", seq))
     lines = texts(model)
     assert len(lines) == MAX_SCROLLBACK_LINES
     assert lines[-1].endswith(f"n{MAX_SCROLLBACK_LINES + 10}")
@@ -300,29 +316,41 @@ def test_scrollback_is_bounded_per_room() -> None:
 # -- members ------------------------------------------------------------------------
 
 
-def test_member_list_follows_roster_joins_parts_and_renames() -> None:
+def test_rooms_and_members_are_the_sessions_snapshot() -> None:
     model, _ = make_model("lobby")
-    model.handle(Roster("lobby", (Member("alice", RED), Member("Bob", BLUE))))
+    model.handle(SessionChanged("alice", (
+        RoomState("lobby", True, (Member("alice", RED), Member("zoe", BLUE)), None),
+        RoomState("ops", False, (), None),
+    )))
+    assert model.rooms == ["lobby", "ops"]
+    assert [m.name for m in model.members()] == ["alice", "zoe"]
+    changes = model.take_changes()
+    assert changes.rooms_changed and changes.members_changed
+
+
+def test_member_list_follows_roster_joins_parts_and_renames() -> None:
+    model, client = make_model("lobby")
+    client.arrive(Roster("lobby", (Member("alice", RED), Member("Bob", BLUE))))
     assert [m.name for m in model.members()] == ["alice", "Bob"]
-    model.handle(Joined("lobby", "carol", GREEN, TS))
-    model.handle(Parted("lobby", "Bob", "quit"))
-    model.handle(Renamed("carol", "caz", GREEN))
+    client.arrive(Joined("lobby", "carol", GREEN, TS))
+    client.arrive(Parted("lobby", "Bob", "quit"))
+    client.arrive(Renamed("carol", "caz", GREEN))
     assert model.member_entries() == [("alice", RED), ("caz", GREEN)]
     assert model.take_changes().members_changed
 
 
 def test_a_roster_in_parts_is_one_list() -> None:
-    model, _ = make_model("lobby")
-    model.handle(Roster("lobby", (Member("alice", RED),), more=True))
-    model.handle(Roster("lobby", (Member("bob", BLUE),)))
+    model, client = make_model("lobby")
+    client.arrive(Roster("lobby", (Member("alice", RED),), more=True))
+    client.arrive(Roster("lobby", (Member("bob", BLUE),)))
     assert [m.name for m in model.members()] == ["alice", "bob"]
-    model.handle(Roster("lobby", (Member("zed", BLUE),)))  # a new roster replaces it
+    client.arrive(Roster("lobby", (Member("zed", BLUE),)))  # a new roster replaces it
     assert [m.name for m in model.members()] == ["zed"]
 
 
 def test_members_are_per_room() -> None:
-    model, _ = make_model("lobby", "dev")
-    model.handle(Roster("dev", (Member("alice", RED), Member("dan", BLUE))))
+    model, client = make_model("lobby", "dev")
+    client.arrive(Roster("dev", (Member("alice", RED), Member("dan", BLUE))))
     assert [m.name for m in model.members()] == ["alice"]  # lobby: our own join
     model.switch_room("dev")
     assert [m.name for m in model.members()] == ["alice", "dan"]
@@ -330,10 +358,10 @@ def test_members_are_per_room() -> None:
 
 def test_who_shows_the_roster_it_asked_for() -> None:
     model, client = make_model("lobby")
-    model.handle(Roster("lobby", (Member("alice", RED),)))
+    client.arrive(Roster("lobby", (Member("alice", RED),)))
     assert not any("members of" in text for text in texts(model))  # the join's roster
     model.submit("/who")
-    model.handle(Roster("lobby", (Member("alice", RED), Member("bob", BLUE))))
+    client.arrive(Roster("lobby", (Member("alice", RED), Member("bob", BLUE))))
     assert client.calls == [("who", "lobby")]
     assert texts(model)[-1].endswith("members of #lobby: alice, bob")
 
@@ -341,9 +369,9 @@ def test_who_shows_the_roster_it_asked_for() -> None:
 def test_own_rename_changes_me_and_is_shown_in_every_room() -> None:
     model, client = make_model("lobby", "dev")
     for room in ("lobby", "dev"):
-        model.handle(Roster(room, (Member("alice", RED),)))
+        client.arrive(Roster(room, (Member("alice", RED),)))
     model.submit("/nick al")
-    model.handle(Renamed("alice", "al", RED))
+    client.arrive(Renamed("alice", "al", RED))
     assert client.calls == [("nick", "al")]
     assert model.me == "al"
     assert texts(model, "dev")[-1].endswith("you are now known as al")
@@ -351,9 +379,9 @@ def test_own_rename_changes_me_and_is_shown_in_every_room() -> None:
 
 
 def test_bad_colors_are_not_used() -> None:
-    model, _ = make_model("lobby")
-    model.handle(Roster("lobby", (Member("bob", "red; -font x"),)))
-    model.handle(message("lobby", "bob", "hi", color="javascript:"))
+    model, client = make_model("lobby")
+    client.arrive(Roster("lobby", (Member("bob", "red; -font x"),)))
+    client.arrive(message("lobby", "bob", "hi", color="javascript:"))
     assert model.member_entries() == [("bob", None)]
     assert tag_of(last(model), "bob") == Tag.NAME
 
@@ -442,8 +470,10 @@ def test_status_follows_the_connection() -> None:
 
 
 def test_connected_line_names_the_server() -> None:
-    model, _ = make_model("lobby")
+    model, client = make_model("lobby")
+    client.session.welcomed("al", new_session=False)  # what the client does on welcome
     model.handle(welcome("al"))
+    client.publish()
     assert texts(model)[-1].endswith("connected as al (chattycat/1.0)")
     assert model.me == "al"
 
@@ -459,7 +489,7 @@ def _raw_controls(spans: tuple[ViewSpan, ...]) -> list[str]:
 
 
 def test_names_and_text_are_sanitized_everywhere() -> None:
-    model, _ = make_model("lobby")
+    model, client = make_model("lobby")
     events: list[Any] = [
         message("lobby", EVIL, EVIL),
         Whisper(EVIL, "alice", BLUE, EVIL, TS),
@@ -475,8 +505,11 @@ def test_names_and_text_are_sanitized_everywhere() -> None:
         message(EVIL, "bob", "to an unknown room"),
     ]
     for event in events:
-        model.handle(event)
-    model.handle(Roster("lobby", (Member(EVIL, BLUE),)))
+        if isinstance(event, ConnectionLost | Failed):
+            model.handle(event)
+        else:
+            client.arrive(event)
+    client.arrive(Roster("lobby", (Member(EVIL, BLUE),)))
     assert all(not _raw_controls(line.spans) for line in model.view_lines())
     assert any("\u241b[2J" in text for text in texts(model))  # shown, inert
     assert all("\x1b" not in name for name, _ in model.member_entries())

@@ -25,9 +25,10 @@ import pytest
 
 from chattycat.client.client import ClientState, ConnectionLost, Reconnecting
 from chattycat.net.loop import EventLoop
-from chattycat.protocol.messages import Joined, Member, Parted
+from chattycat.protocol.messages import Joined, Member, Parted, Roster
 from chattycat.ui.term.app import InteractiveSession
 from tests.conftest import StartServer, chattycat_command, child_env
+from tests.ui.fake_client import FakeClient
 
 if sys.platform != "win32":
     import fcntl
@@ -286,6 +287,58 @@ def test_reconnect_countdown_in_the_prompt(
     assert termios.tcgetattr(alice.slave) == alice.mode_before
 
 
+def test_tab_completes_a_command_then_a_space(
+    server_process: StartServer, spawn: Callable[..., PtyClient]
+) -> None:
+    # Before: "/jo" Tab gave "/join: ", which then was "unknown command /join:".
+    server = server_process()
+    alice = join_lobby(spawn, server.port)
+    alice.type(b"/jo\t")
+    alice.wait_for(lambda: alice.at_input(PROMPT + "/join "), "the completed command")
+    alice.type(b"dev\r")
+    alice.wait_for(lambda: alice.at_input("[dev]> "), "the prompt of #dev")
+    alice.type(b"\x03")
+    assert alice.wait_exit() == 0
+
+
+def test_part_right_after_join_leaves_that_room(
+    server_process: StartServer, spawn: Callable[..., PtyClient]
+) -> None:
+    # Before: "you are not in #qa", the part was lost, and later lines went to #qa.
+    server = server_process()
+    bob = server.connect()
+    bob.hello("bob")
+    alice = join_lobby(spawn, server.port)
+    alice.type(b"/join qa\r/part\rafter\r")  # all at once, before any answer
+    alice.wait_for_text(rf"^{STAMP} \u2190 alice left #qa$")
+    alice.wait_for_text(rf"^{STAMP} alice: after$")
+    alice.wait_for(lambda: alice.at_input(PROMPT), "the prompt of #lobby")
+    assert not any("not in #qa" in row for row in alice.rows())
+    said = bob.recv_until("message", where=lambda f: f["from"] == "alice")
+    assert (said["room"], said["text"]) == ("lobby", "after")
+    alice.type(b"\x03")
+    assert alice.wait_exit() == 0
+
+
+def test_ctrl_c_offline_with_unsent_messages_asks_before_dropping_them(
+    server_process: StartServer, spawn: Callable[..., PtyClient]
+) -> None:
+    # Before: the client exited at once, silently dropping what was queued.
+    server = server_process()
+    alice = join_lobby(spawn, server.port)
+    server.stop()
+    alice.wait_for_text(r"connection lost")
+    alice.type(b"one\rtwo\r")
+    alice.wait_for(lambda: sum("will be sent once reconnected" in row for row in alice.rows()) == 2,
+                   "two queued notes")
+    alice.type(b"\x03")
+    alice.wait_for_text(r"2 unsent messages would be dropped; press Ctrl-C again")
+    assert alice.proc.poll() is None
+    alice.type(b"\x03")
+    assert alice.wait_exit() == 0
+    assert termios.tcgetattr(alice.slave) == alice.mode_before
+
+
 def test_unreachable_server_fails_with_exit_1(spawn: Callable[..., PtyClient]) -> None:
     with unused_port() as port:
         alice = spawn("--name", "alice", "--port", str(port))
@@ -306,88 +359,70 @@ def unused_port() -> Iterator[int]:
 # -- session logic with a stand-in client (no terminal, no network) --------------------------
 
 
-class FakeClient:
-    """Just enough of chattycat.client.client.Client for InteractiveSession's bookkeeping."""
-
-    def __init__(self) -> None:
-        self.name = "alice"
-        self.state = ClientState.ONLINE
-        self.rooms: list[str] = []
-        self.on_event: Any = None
-        self.sent: list[tuple[str, ...]] = []
-
-    def members(self, room: str) -> list[Member]:
-        return [Member("alice", "#e06c75"), Member("albert", "#61afef"), Member("bob", "#98c379")]
-
-    def say(self, room: str, text: str, *, action: bool = False) -> str:
-        self.sent.append(("say", room, text))
-        return "id-1"
-
-    def join(self, room: str) -> None:
-        self.sent.append(("join", room))
-
-    def part(self, room: str) -> None:
-        self.sent.append(("part", room))
-
-
 @pytest.fixture
-def session() -> Iterator[tuple[InteractiveSession, FakeClient]]:
+def session() -> Iterator[tuple[InteractiveSession, FakeClient, int]]:
     read_end, write_end = os.pipe()
     os.set_blocking(read_end, False)
     loop = EventLoop()
-    client = FakeClient()
+    client = FakeClient("alice")
     # no_color: rich caches a style's SGR codes per style object, for the first
     # color system it met; a 16-color render here would leak into other tests.
     fake: Any = client
     ui = InteractiveSession(fake, loop, no_color=True, stdout_fd=write_end)
-    yield ui, client
+    client.on_event = ui._on_client_event  # what run() does
+    yield ui, client, read_end
     loop.close()
     os.close(read_end)
     os.close(write_end)
 
 
-def me_joined(client: FakeClient, room: str) -> Joined:
-    client.rooms.append(room)
+def screen_text(read_end: int) -> str:
+    """What the session wrote to its terminal so far."""
+    try:
+        return os.read(read_end, 1 << 20).decode()
+    except BlockingIOError:
+        return ""
+
+
+def me_joined(room: str) -> Joined:
     return Joined(room, "alice", "#e06c75", 0.0)
 
 
-def test_first_joined_room_becomes_current_and_join_switches_on_arrival(
-    session: tuple[InteractiveSession, FakeClient],
+def test_first_joined_room_becomes_current_and_join_switches_at_once(
+    session: tuple[InteractiveSession, FakeClient, int],
 ) -> None:
-    ui, client = session
-    ui._on_client_event(me_joined(client, "lobby"))
+    ui, client, _ = session
+    client.arrive(me_joined("lobby"))
     assert ui.current_room == "lobby"
     ui._submit("/join dev")
-    assert client.sent[-1] == ("join", "dev")
-    assert ui.current_room == "lobby"  # not before the server confirms
-    ui._on_client_event(me_joined(client, "dev"))
+    assert client.calls[-1] == ("join", "dev")
     assert (ui.current_room, ui.screen.prompt) == ("dev", "[dev]> ")
     ui._submit("hello")
-    assert client.sent == [("join", "dev"), ("say", "dev", "hello")]
+    assert client.calls == [("join", "dev"), ("say", "dev", "hello", False)]
+    client.arrive(me_joined("dev"))
+    assert ui.current_room == "dev"
 
 
 def test_parting_the_current_room_switches_to_another(
-    session: tuple[InteractiveSession, FakeClient],
+    session: tuple[InteractiveSession, FakeClient, int],
 ) -> None:
-    ui, client = session
-    ui._on_client_event(me_joined(client, "lobby"))
-    ui._on_client_event(me_joined(client, "dev"))
+    ui, client, _ = session
+    client.arrive(me_joined("lobby"))
+    client.arrive(me_joined("dev"))
     ui._submit("/room dev")
     assert ui.current_room == "dev"
-    client.rooms.remove("dev")
-    ui._on_client_event(Parted("dev", "alice", "part"))
+    client.arrive(Parted("dev", "alice", "part"))
     assert ui.current_room == "lobby"
-    client.rooms.remove("lobby")
-    ui._on_client_event(Parted("lobby", "alice", "part"))
+    client.arrive(Parted("lobby", "alice", "part"))
     assert ui.current_room is None
     assert ui.screen.prompt == "[no room]> "
 
 
 def test_prompt_shows_connection_state_and_countdown(
-    session: tuple[InteractiveSession, FakeClient],
+    session: tuple[InteractiveSession, FakeClient, int],
 ) -> None:
-    ui, client = session
-    ui._on_client_event(me_joined(client, "lobby"))
+    ui, client, _ = session
+    client.arrive(me_joined("lobby"))
     client.state = ClientState.WAITING_TO_RETRY
     ui._on_client_event(ConnectionLost("connection reset", 4.0))
     assert ui.screen.prompt == "[lobby \u00b7 reconnecting in 4 s]> "
@@ -398,11 +433,58 @@ def test_prompt_shows_connection_state_and_countdown(
     assert ui.screen.prompt == "[lobby \u00b7 connecting]> "
 
 
-def test_tab_candidates_are_members_of_the_current_room_and_commands(
-    session: tuple[InteractiveSession, FakeClient],
+def test_tab_candidates_are_members_of_the_current_room(
+    session: tuple[InteractiveSession, FakeClient, int],
 ) -> None:
-    ui, client = session
-    ui._on_client_event(me_joined(client, "lobby"))
-    assert ui._complete("AL") == ["alice", "albert"]
-    ui.editor.set_buffer("/jo")
-    assert ui._complete("/jo") == ["/join"]
+    ui, client, _ = session
+    client.arrive(me_joined("lobby"))
+    members = (Member("alice", "#e06c75"), Member("albert", "#61afef"), Member("bob", "#98c379"))
+    client.arrive(Roster("lobby", members))
+    assert ui._complete("AL") == ["albert", "alice"]  # as the member list sorts them
+
+
+@pytest.mark.parametrize(("typed", "completed"), [("/jo", "/join "), ("/HIS", "/history ")])
+def test_tab_completes_a_command_with_a_space_not_a_colon(
+    session: tuple[InteractiveSession, FakeClient, int], typed: str, completed: str,
+) -> None:
+    # Before: "/jo" Tab gave "/join: ", then "unknown command /join:".
+    ui, _, _ = session
+    ui.editor.feed(typed.encode() + b"\t")
+    assert (ui.editor.buffer, ui.editor.cursor) == (completed, len(completed))
+
+
+def test_tab_lists_the_commands_a_prefix_fits(
+    session: tuple[InteractiveSession, FakeClient, int],
+) -> None:
+    ui, _, _ = session
+    ui.editor.set_buffer("/h")
+    assert ui._complete("/h") == ["/history", "/help"]
+    assert ui.editor.buffer == "/h"
+    ui.editor.set_buffer("see /jo")  # not the first word: not a command
+    assert ui._complete("/jo") == []
+    assert ui.editor.buffer == "see /jo"
+
+
+def test_quitting_offline_with_unsent_messages_asks_first(
+    session: tuple[InteractiveSession, FakeClient, int],
+) -> None:
+    ui, client, read_end = session
+    client.arrive(me_joined("lobby"))
+    client.state = ClientState.WAITING_TO_RETRY
+    client.unsent = 2
+    ui.ask_to_quit()  # Ctrl-C
+    assert client.calls == []
+    shown = screen_text(read_end)  # wrapped at 80 columns
+    assert "not connected: 2 unsent messages would be dropped; press Ctrl-C again" in shown
+    assert "to quit anyway" in shown
+    ui.ask_to_quit()  # and again
+    assert client.calls == [("quit", None)]
+
+
+def test_quitting_online_or_with_nothing_unsent_does_not_ask(
+    session: tuple[InteractiveSession, FakeClient, int],
+) -> None:
+    ui, client, _ = session
+    client.unsent = 3  # online: the messages are on their way
+    ui.ask_to_quit()
+    assert client.calls == [("quit", None)]

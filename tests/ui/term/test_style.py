@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from chattycat.client.client import Closed, Connected, ConnectionLost, Failed, Reconnecting
+from chattycat.client.session import ClientSession
 from chattycat.protocol.messages import (
     Error,
     History,
@@ -59,6 +60,7 @@ class Renderer:
     def __init__(self, me: str, *, current_room: str | None, clock: Any) -> None:
         client: Any = None  # rendering events makes no client calls
         self.controller = ChatController(client, me, on_quit=print, clock=clock)
+        self.session = ClientSession(me)  # the name's owner, as in the client
         self.current_room = current_room
 
     @property
@@ -66,8 +68,16 @@ class Renderer:
         return self.controller.me
 
     def render(self, event: Any) -> list[Line]:
-        return [Line(to_text(line, self.current_room), line.bell)
-                for line in self.controller.handle(event)]
+        lines = self.controller.handle(event)
+        # Then the session's news, as the client sends it after each event.
+        if isinstance(event, Connected):
+            self.session.welcomed(event.welcome.name, new_session=False)
+        elif isinstance(event, Renamed):
+            self.session.receive(event)
+        snapshot = self.session.take_snapshot()
+        if snapshot is not None:
+            self.controller.handle(snapshot)
+        return [Line(to_text(line, self.current_room), line.bell) for line in lines]
 
     def info(self, text: str) -> Line:
         return Line(to_text(self.controller.info(text), self.current_room), False)
@@ -199,8 +209,10 @@ def test_history_split_over_frames_has_one_separator() -> None:
     assert len(first) == 2 and len(second) == 1
 
 
-def test_empty_history_renders_nothing() -> None:
-    assert renderer().render(History("lobby", ())) == []
+def test_an_empty_history_page_says_there_is_nothing_older() -> None:
+    assert one(renderer().render(History("lobby", ()))).text.plain.endswith(
+        "no older messages in #lobby"
+    )
 
 
 def test_truncated_history_says_so() -> None:
