@@ -7,9 +7,7 @@ import signal
 import sys
 import time
 
-from chattycat.client.client import Client, ClientEvent, Closed, Connected, Failed
-from chattycat.net.loop import EventLoop
-from chattycat.protocol.messages import Message
+from chattycat import Client, ClientEvent, Closed, Connected, EventLoop, Failed, Message
 
 
 def answer(text: str) -> str | None:

@@ -3,9 +3,7 @@
 import signal
 import sys
 
-from chattycat.net.listener import listen
-from chattycat.net.loop import EventLoop
-from chattycat.net.transport import Protocol, Transport
+from chattycat import EventLoop, Protocol, Transport, listen
 
 MAX_LINE_BYTES = 4096
 

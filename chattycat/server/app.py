@@ -31,6 +31,7 @@ from chattycat.net.contexts import SSLContext
 from chattycat.net.framed import FramedProtocol
 from chattycat.net.listener import Listener, listen
 from chattycat.net.loop import EventLoop, TimerHandle
+from chattycat.net.transport import Protocol as TransportProtocol
 from chattycat.net.transport import Transport
 from chattycat.protocol.framing import FrameDecoder
 from chattycat.protocol.messages import Error, Frame, History, RoomList, Roster, encode
@@ -171,6 +172,7 @@ class ChatServer:
         self._pending: deque[Effect] = deque()
         self._end_of_pass_scheduled = False
         self._listener: Listener | None = None
+        self._doors: list[Listener] = []  # other front doors (WebSocket, IRC)
         # One live timer per purpose ("tick", "prune", "abort"); rescheduling
         # replaces the entry, so fired handles are not kept.
         self._timers: dict[str, TimerHandle] = {}
@@ -194,14 +196,34 @@ class ChatServer:
             self._prune()
         return self._listener.addresses()
 
+    def open_door(
+        self, make_peer: Callable[[], TransportProtocol], host: str | Sequence[str] | None,
+        port: int, *, ssl_context: SSLContext | None = None,
+    ) -> list[tuple[str, int]]:
+        """Listen for another front door on this loop; returns the addresses listened on.
+
+        ``make_peer`` builds one transport protocol per connection, which is a
+        :class:`Peer` and reports to this server (``opened``, ``received``,
+        ...) exactly as the TCP door's :class:`FramedPeer` does. The door is
+        closed with the server.
+        """
+        listener = listen(
+            self.loop, make_peer, host, port, backlog=self.config.backlog,
+            ssl_context=ssl_context,
+            ssl_handshake_timeout_s=self.config.rooms.handshake_timeout_s,
+        )
+        self._doors.append(listener)
+        return listener.addresses()
+
     def stop(self) -> None:
         """Graceful stop: ``notice`` shutdown, flush (bounded), store, then ``on_stopped``."""
         if self._stopping:
             return
         self._stopping = True
         log.info("shutting down: %d connections", len(self._connections))
-        if self._listener is not None:
-            self._listener.close()
+        for listener in [self._listener, *self._doors]:
+            if listener is not None:
+                listener.close()
         self._cancel_timers()
         self.apply(self.state.shutdown())
         deadline = self.loop.time() + SHUTDOWN_GRACE_S
