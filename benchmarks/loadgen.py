@@ -16,7 +16,9 @@ measured. The client's own CPU use is reported so that this stays visible.
     python benchmarks/loadgen.py --port 9999 --clients 200 --rooms 20 --senders 200 --rate 400
     python benchmarks/loadgen.py --port 9999 --history 10000
 
-The server should run with ``--flood-rate 0``, or the senders get ``rate_limited``.
+The server should run with ``--flood-rate 0``, or the senders get ``rate_limited``, and
+with ``--max-per-ip 0 --max-unwelcomed-per-ip 0 --ip-open-rate 0``, or it turns away
+most clients of one address.
 """
 
 from __future__ import annotations

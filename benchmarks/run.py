@@ -1,260 +1,40 @@
-"""Run the ChattyCat benchmark scenarios; print and save the results as markdown.
+"""Run the ChattyCat benchmark: scenarios A-G against every server, side by side.
 
-Every scenario starts its own ``chattycat serve`` (``sys.executable -m
-chattycat serve`` on 127.0.0.1, a free port, ``--flood-rate 0``), drives it
-with :mod:`loadgen` from this process, and stops it by PID. The tables go to
-stdout and to ``benchmarks/results.md`` (overwritten).
+Starts each server itself (ChattyCat with ``:memory:`` and with a SQLite file,
+the asyncio-streams reference in this directory, ngIRCd) pinned to one core,
+drives it with the compiled load generator pinned to another, and stops it by
+PID. Three runs per scenario and server; the medians go to stdout and
+``benchmarks/results.md``, every run to ``benchmarks/results.json``.
 
-    python benchmarks/run.py                 # all scenarios, about two minutes
-    python benchmarks/run.py --quick         # shorter runs, for a smoke test
-    python benchmarks/run.py --profile       # also a py-spy profile of the fan-out
-    python benchmarks/run.py --only fanout   # one scenario (fanout, idle, rooms, history)
+    python benchmarks/run.py                     # the full run (about half an hour)
+    python benchmarks/run.py --quick             # smoke test: small sizes, seconds
+    python benchmarks/run.py --only A --only E --servers chattycat,ngircd
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import collections
 import datetime
+import json
 import os
 import platform
-import re
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from loadgen import (
-    HISTORY_COLUMNS,
-    LOAD_COLUMNS,
-    LoadConfig,
-    LoadResult,
-    LoadRun,
-    markdown_header,
-    markdown_row,
-    run_history,
-)
-
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results.md"
-LISTENING_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
-START_TIMEOUT_S = 15.0
-STOP_TIMEOUT_S = 10.0
-SCENARIOS = ("fanout", "idle", "rooms", "history", "syscalls")
+from harness import build_loadgen
+from report import details, medians, summary
+from scenarios import QUICK, RUN_ORDER, TRACED, Context, full_sizes, kinds_for, measure
+from servers import HERE, SERVER_KINDS, find_ngircd, make_cert, pick_cores, raise_nofile
 
 
-class Server:
-    """A ``chattycat serve`` subprocess; its stderr is drained by a thread."""
-
-    def __init__(self, db: str, extra: Sequence[str] = ()) -> None:
-        cmd = [sys.executable, "-m", "chattycat", "serve", "--host", "127.0.0.1", "--port", "0",
-               "--db", db, "--flood-rate", "0", "--log-level", "info", *extra]
-        self.proc = subprocess.Popen(cmd, cwd=HERE.parent, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.pid = self.proc.pid
-        self.log: collections.deque[str] = collections.deque(maxlen=50)
-        self._port: int | None = None
-        self._listening = threading.Event()
-        threading.Thread(target=self._drain, daemon=True).start()
-        if not self._listening.wait(START_TIMEOUT_S) or self._port is None:
-            self.stop()
-            raise RuntimeError("server did not start:\n" + "".join(self.log))
-
-    @property
-    def port(self) -> int:
-        assert self._port is not None
-        return self._port
-
-    def _drain(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.log.append(line)
-            match = LISTENING_RE.search(line)
-            if match and self._port is None:
-                self._port = int(match.group(1))
-                self._listening.set()
-        self._listening.set()  # exited before listening
-
-    def stop(self) -> None:
-        """SIGTERM (graceful), then SIGKILL by PID if it does not exit in time."""
-        if self.proc.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.proc.wait(STOP_TIMEOUT_S)
-
-
-@contextmanager
-def server(db: str = ":memory:") -> Iterator[Server]:
-    """A fresh server for one scenario, stopped afterwards whatever happens."""
-    srv = Server(db)
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@contextmanager
-def temp_db() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="chattycat-bench-") as tmp:
-        yield os.path.join(tmp, "history.sqlite3")
-
-
-def load(srv: Server, **kwargs: Any) -> LoadResult:
-    config = LoadConfig(port=srv.port, server_pid=srv.pid, **kwargs)
-    return asyncio.run(LoadRun(config).run())
-
-
-# -- scenarios ------------------------------------------------------------------------
-
-
-def fanout(args: argparse.Namespace) -> list[LoadResult]:
-    """100 clients in one room, 10 senders as fast as acks allow (16 in flight each)."""
-    results = []
-    for label, use_file in (("fan-out, SQLite file", True), ("fan-out, :memory:", False)):
-        with temp_db() as path, server(path if use_file else ":memory:") as srv:
-            results.append(load(srv, label=label, clients=100, senders=10, window=16,
-                                duration_s=args.duration))
-    return results
-
-
-def idle(args: argparse.Namespace) -> list[LoadResult]:
-    """1000 connections that say nothing: memory per connection and idle CPU."""
-    with server() as srv:
-        return [load(srv, label="idle connections", clients=1000, senders=0,
-                     duration_s=min(args.duration, 5.0))]
-
-
-def rooms(args: argparse.Namespace) -> list[LoadResult]:
-    """200 clients in 20 rooms of 10, every client sending 2 messages/s."""
-    with temp_db() as path, server(path) as srv:
-        return [load(srv, label="20 rooms x 10, 2 msg/s each", clients=200, rooms=20,
-                     senders=200, rate=400, duration_s=args.duration)]
-
-
-def history(args: argparse.Namespace) -> str:
-    """Join a room holding 10k messages; ask for 500 of them."""
-    stored = 2000 if args.quick else 10000
-    with temp_db() as path, server(path) as srv:
-        config = LoadConfig(port=srv.port, server_pid=srv.pid)
-        result = asyncio.run(run_history(config, stored, reps=20, limit=500))
-    return markdown_header(HISTORY_COLUMNS) + "\n" + markdown_row(result, HISTORY_COLUMNS)
-
-
-SYSCALLS_SHOWN = ("sendmsg", "sendto", "recvfrom", "epoll_wait", "epoll_ctl", "pwrite64",
-                  "write", "fdatasync", "fsync")
-
-
-def syscalls(args: argparse.Namespace) -> str:
-    """strace -c on the server: system calls per stored message and per delivery."""
-    if shutil.which("strace") is None:
-        return "_strace is not installed: skipped._"
-    rows = []
-    for label, kwargs in (("1,000 msg/s paced", {"rate": 1000.0}),
-                          ("as fast as acks allow (w16)", {"window": 16})):
-        with temp_db() as path, server(path) as srv, tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "strace.txt")
-            tracer = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(srv.pid)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                time.sleep(1.0)  # let it attach
-                result = load(srv, label=label, clients=100, senders=10, duration_s=5.0,
-                              **kwargs)
-            finally:
-                tracer.send_signal(signal.SIGINT)
-                tracer.wait(STOP_TIMEOUT_S)
-            calls = _strace_counts(Path(out).read_text())
-        # Connect-phase calls are in the counts too; they are small next to 5 s of traffic.
-        messages = result.messages_per_s * 5.0
-        deliveries = result.deliveries_per_s * 5.0
-        shown = [f"{name} {calls.get(name, 0) / messages:.2f}" for name in SYSCALLS_SHOWN
-                 if calls.get(name)]
-        rows.append(f"| {label} | {messages:,.0f} | {deliveries:,.0f} | "
-                    f"{calls.get('sendmsg', 0) / deliveries:.3f} | "
-                    f"{deliveries / max(1, calls.get('sendmsg', 0)):.1f} | {', '.join(shown)} |")
-    header = ("| load (under strace) | msgs stored | deliveries | sendmsg per delivery | "
-              "frames per sendmsg | calls per stored message |\n|---|---|---|---|---|---|")
-    return header + "\n" + "\n".join(rows)
-
-
-def _strace_counts(summary: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for line in summary.splitlines():
-        parts = line.split()
-        # % time, seconds, usecs/call, calls, [errors,] syscall
-        if len(parts) >= 5 and parts[-1].isidentifier() and parts[3].isdigit():
-            counts[parts[-1]] = int(parts[3])
-    return counts
-
-
-def profile(args: argparse.Namespace) -> str:
-    """py-spy on the server during the fan-out (SQLite file): top functions by own time."""
-    if shutil.which("py-spy") is None:
-        return "_py-spy is not installed (pip install py-spy): skipped._"
-    with temp_db() as path, server(path) as srv, tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "profile.txt")
-        spy = subprocess.Popen(
-            ["py-spy", "record", "--pid", str(srv.pid), "--rate", "250", "--nolineno",
-             "--format", "raw", "--output", out, "--duration", str(int(args.duration) + 2)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            time.sleep(1.0)
-            load(srv, label="profiled", clients=100, senders=10, duration_s=args.duration)
-        finally:
-            spy.wait(args.duration + 30)
-        stacks = Path(out).read_text() if os.path.exists(out) else ""
-    return _top_functions(stacks)
-
-
-def _top_functions(collapsed: str, top: int = 12) -> str:
-    own: collections.Counter[str] = collections.Counter()
-    total: collections.Counter[str] = collections.Counter()
-    samples = 0
-    for line in collapsed.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        samples += count
-        frames = [_short(frame) for frame in stack.split(";")]
-        own[frames[-1]] += count
-        for frame in set(frames):
-            total[frame] += count
-    if not samples:
-        return "_py-spy recorded nothing._"
-    lines = [f"{samples} samples of the busy server.\n",
-             "| function | own % | incl. % |", "|---|---|---|"]
-    for frame, count in own.most_common(top):
-        lines.append(f"| `{frame}` | {100 * count / samples:.1f} | "
-                     f"{100 * total[frame] / samples:.1f} |")
-    return "\n".join(lines)
-
-
-def _short(frame: str) -> str:
-    """``func (/some/dir/pkg/mod.py)`` -> ``func (pkg/mod.py)``: no machine paths."""
-    match = re.match(r"(.*) \((.*)\)$", frame)
-    if not match:
-        return frame
-    func, where = match.groups()
-    parts = Path(where).parts
-    return f"{func} ({'/'.join(parts[-2:])})"
-
-
-# -- report ---------------------------------------------------------------------------
-
-
-def machine() -> str:
+def machine() -> dict[str, Any]:
+    """What the figures were taken on."""
     model = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -262,47 +42,207 @@ def machine() -> str:
                          if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return (f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores ({model}), "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
-            f"SQLite {sqlite3.sqlite_version}; server and load generator on the same machine, "
-            f"over 127.0.0.1; load average at start {os.getloadavg()[0]:.2f}")
+    return {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "cores": os.cpu_count(), "cpu": model,
+            "system": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+            "load_average_start": os.getloadavg()[0]}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: small sizes, one short run per scenario and server")
+    parser.add_argument("--only", action="append", choices=list("ABCDEFG"),
+                        help="scenarios to run (repeatable; default all)")
+    parser.add_argument("--servers", default=",".join(SERVER_KINDS),
+                        help=f"comma-separated subset of {','.join(SERVER_KINDS)}")
+    parser.add_argument("--runs", type=int, help="runs per scenario and server (default 3)")
+    parser.add_argument("--duration", type=float,
+                        help="seconds measured per fan-out run (default 10; --quick 0.4)")
+    parser.add_argument("--out", type=Path, help="directory for results.json and results.md "
+                        "(default: benchmarks/ for a full run; --quick writes none unless given)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="record each ChattyCat run with py-spy into DIR (pip install py-spy)")
+    parser.add_argument("--no-strace", action="store_true", help="skip counting send calls")
+    parser.add_argument("--no-install", action="store_true",
+                        help="do not try apt-get when ngIRCd is missing")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="measure nothing: rewrite the markdown beside a results.json")
+    args = parser.parse_args(argv)
+    args.kinds = [k for k in args.servers.split(",") if k]
+    unknown = set(args.kinds) - set(SERVER_KINDS)
+    if unknown:
+        parser.error(f"unknown server {', '.join(sorted(unknown))}")
+    return args
+
+
+def plan(chosen: set[str], kinds: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """(scenario, servers) in running order; F is read from A's two ChattyCat columns."""
+    steps = []
+    for scenario in RUN_ORDER:
+        wanted = [k for k in kinds_for(scenario) if k in kinds]
+        if scenario == "A" and "A" not in chosen:
+            wanted = [k for k in wanted if "F" in chosen and k.startswith("chattycat")]
+        elif scenario != "A" and scenario not in chosen:
+            continue
+        if wanted:
+            steps.append((scenario, wanted))
+    return steps
+
+
+def run_all(ctx: Context, steps: list[tuple[str, list[str]]], runs: int,
+            notes: list[str]) -> list[dict[str, Any]]:
+    """Every run; servers interleaved within a repetition so that noise hits all alike."""
+    rows: list[dict[str, Any]] = []
+    for scenario, kinds in steps:
+        for run in range(1, runs + 1):
+            for kind in kinds:
+                rows += _one(ctx, scenario, kind, run, notes, traced=False)
+        if ctx.strace and scenario in TRACED:
+            for kind in kinds:
+                rows += _one(ctx, scenario, kind, 1, notes, traced=True)
+    return rows
+
+
+def _one(ctx: Context, scenario: str, kind: str, run: int, notes: list[str],
+         traced: bool) -> list[dict[str, Any]]:
+    label = f"{scenario} {kind}{' (strace)' if traced else ''} run {run}"
+    print(f"running {label} ...", file=sys.stderr, flush=True)
+    try:
+        row = measure(ctx, scenario, kind, run, traced)
+    except (RuntimeError, OSError) as exc:
+        notes.append(f"{label} failed: {str(exc).strip().splitlines()[0] if str(exc) else exc!r}")
+        print(f"  {notes[-1]}", file=sys.stderr, flush=True)
+        return []
+    keys = {"C": ("held", "rss_kib_per_conn", "setup_s"), "D": ("storm_ready_s", "setup_s")}.get(
+        scenario, ("deliveries_per_s", "all_p99_ms", "server_cpu_pct", "loadgen_cpu_pct",
+                   "frames_per_send"))
+    shown = {k: row[k] for k in (*keys, "errors", "closed") if row.get(k) is not None}
+    print("  " + ", ".join(f"{k} {v:,.2f}" for k, v in shown.items()), file=sys.stderr,
+          flush=True)
+    if row["complaints"]:
+        notes.append(f"{label}: the load generator said: " + " / ".join(row["complaints"]))
+        print(f"  {notes[-1]}", file=sys.stderr, flush=True)
+    return [row]
+
+
+def profile_dir(wanted: Path | None, notes: list[str]) -> str | None:
+    """Where py-spy profiles go (--profile), if py-spy is there to take them."""
+    if wanted is None:
+        return None
+    if shutil.which("py-spy") is None:
+        notes.append("py-spy is not installed: no profiles")
+        return None
+    wanted.mkdir(parents=True, exist_ok=True)
+    return str(wanted)
+
+
+def document(info: dict[str, Any], meds: list[dict[str, Any]], kinds: Sequence[str],
+             notes: Sequence[str]) -> str:
+    """The markdown report."""
+    head = (f"{info['date']}, {info['cores']} cores ({info['cpu']}), {info['system']}, "
+            f"Python {info['python']}, SQLite {info['sqlite']}; server pinned to core "
+            f"{info['server_core']}, load generator to core {info['loadgen_core']}; "
+            f"RLIMIT_NOFILE {info['nofile']}; load average {info['load_average_start']:.2f} at "
+            f"the start, {info['load_average_end']:.2f} at the end; "
+            f"{info['runs']} run(s) per scenario and server, medians shown"
+            f"{' (smoke test sizes)' if info['quick'] else ''}.")
+    parts = ["# ChattyCat benchmark results", head]
+    if notes:
+        parts.append("Notes:\n\n" + "\n".join(f"- {n}" for n in notes))
+    smoke = " Smoke-test sizes: the targets apply to the full run only." if info["quick"] else ""
+    parts += ["## Side by side", summary(meds, kinds) + ("\n\n" + smoke.strip() if smoke else ""),
+              "A figure marked ≥ was taken with the load generator above 80% of its core: "
+              "the server may do more. On IRC a message to a room of N is N-1 deliveries "
+              "(no echo to the sender), on ChattyCat N. See README.md for every column.",
+              "## Every figure", details(meds)]
+    return "\n\n".join(parts) + "\n"
+
+
+def prepare(args: argparse.Namespace, chosen: set[str], kinds: list[str], tmp: str,
+            info: dict[str, Any], notes: list[str]) -> Context | None:
+    """Build the load generator and find what each scenario needs; None if nothing can run.
+
+    ``chosen`` and ``kinds`` lose what cannot run here, and ``notes`` says why.
+    """
+    loadgen, why = build_loadgen(tmp)
+    if loadgen is None:
+        print(f"benchmark skipped: {why}", file=sys.stderr)
+        return None
+    if why:
+        notes.append(f"{why}: scenario G is skipped")
+        chosen.discard("G")
+    ngircd = None
+    if "ngircd" in kinds:
+        ngircd, why = find_ngircd(install=not args.no_install)
+        if ngircd is None:
+            notes.append(f"{why}: its columns are empty")
+            kinds.remove("ngircd")
+    tls = make_cert(tempfile.mkdtemp(dir=tmp)) if "G" in chosen else None
+    if "G" in chosen and tls is None:
+        notes.append("neither trustme nor openssl is available: scenario G is skipped")
+        chosen.discard("G")
+    strace = not (args.quick or args.no_strace) and shutil.which("strace") is not None
+    if not (args.quick or args.no_strace or strace):
+        notes.append("strace is not installed: frames per send call are not counted")
+    sizes = QUICK if args.quick else full_sizes(info["nofile"])
+    if args.duration:
+        sizes = replace(sizes, duration=args.duration)
+    return Context(loadgen, sizes, tmp, info["server_core"], info["loadgen_core"], tls, ngircd,
+                   reuse_servers=args.quick, strace=strace,
+                   profile_dir=profile_dir(args.profile, notes))
+
+
+def render(path: Path) -> int:
+    """Rewrite results.md from the runs kept in a results.json (the tables may have changed)."""
+    saved = json.loads(path.read_text())
+    kinds = [k for k in SERVER_KINDS if any(r["server"] == k for r in saved["runs"])]
+    text = document(saved["machine"], medians(saved["runs"]), kinds, saved["notes"])
+    (path.parent / "results.md").write_text(text)
+    print(text)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 s runs instead of 10 s")
-    parser.add_argument("--profile", action="store_true", help="add a py-spy profile")
-    parser.add_argument("--only", choices=SCENARIOS, action="append", help="repeatable")
-    args = parser.parse_args(argv)
-    args.duration = 3.0 if args.quick else 10.0
-    chosen = args.only or list(SCENARIOS)
-    sections = [f"# ChattyCat benchmark results\n\n{machine()}.\n"]
-    print(sections[0], flush=True)
-
-    def section(title: str, body: Callable[[], str]) -> None:
-        print(f"running: {title}", file=sys.stderr, flush=True)
-        sections.append(f"## {title}\n\n{body()}\n")
-        print(sections[-1], flush=True)
-
-    load_rows: list[LoadResult] = []
-    for name, scenario in (("fanout", fanout), ("idle", idle), ("rooms", rooms)):
-        if name in chosen:
-            print(f"running: {name}", file=sys.stderr, flush=True)
-            load_rows += scenario(args)
-    if load_rows:
-        table = "\n".join([markdown_header(LOAD_COLUMNS)]
-                          + [markdown_row(r, LOAD_COLUMNS) for r in load_rows])
-        sections.append(f"## Load scenarios\n\n{table}\n")
-        print(sections[-1], flush=True)
-    if "history" in chosen:
-        stored = 2000 if args.quick else 10000
-        section(f"History ({stored:,} stored messages)", lambda: history(args))
-    if "syscalls" in chosen:
-        section("System calls (strace -c)", lambda: syscalls(args))
-    if args.profile:
-        section("Profile of the fan-out (py-spy, SQLite file)", lambda: profile(args))
-    RESULTS.write_text("\n".join(sections))
-    return 0
+    args = parse_args(argv)
+    if args.render:
+        return render(args.render)
+    chosen, kinds = set(args.only or "ABCDEFG"), list(args.kinds)
+    nofile = raise_nofile()
+    server_core, loadgen_core = pick_cores()
+    print(f"RLIMIT_NOFILE raised to {nofile}; server on core {server_core}, load generator "
+          f"on core {loadgen_core}", file=sys.stderr, flush=True)
+    if loadgen_core is not None:
+        os.sched_setaffinity(0, {loadgen_core})  # keep this process off the server's core
+    notes: list[str] = []
+    if server_core is None:
+        notes.append("fewer than two cores: server and load generator are not pinned")
+    info = machine() | {"server_core": server_core, "loadgen_core": loadgen_core,
+                        "nofile": nofile, "quick": args.quick}
+    tmp = tempfile.mkdtemp(prefix="chattycat-bench-")
+    try:
+        ctx = prepare(args, chosen, kinds, tmp, info, notes)
+        if ctx is None:
+            return 3
+        runs = args.runs or ctx.sizes.runs
+        try:
+            rows = run_all(ctx, plan(chosen, kinds), runs, notes)
+        finally:
+            ctx.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    info |= {"runs": runs, "load_average_end": os.getloadavg()[0], "sizes": vars(ctx.sizes)}
+    meds = medians(rows)
+    text = document(info, meds, kinds, notes)
+    print(text)
+    out = args.out or (None if args.quick else HERE)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.md").write_text(text)
+        (out / "results.json").write_text(json.dumps(
+            {"machine": info, "notes": notes, "medians": meds, "runs": rows}, indent=1) + "\n")
+    return 0 if rows else 1
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ from chattycat.net.listener import Listener, listen
 from chattycat.net.loop import EventLoop, Handle, TimerHandle
 from chattycat.net.transport import Protocol, Transport
 from chattycat.protocol.framing import FrameDecoder, encode_frame
-from chattycat.protocol.messages import Message, Whisper
+from chattycat.protocol.messages import Message, Registered, Whisper
+from chattycat.server.accounts import AccountMode
 from chattycat.server.app import ChatServer, Clock, ServerConfig, SystemClock
 from chattycat.server.effects import (
     Append,
@@ -73,6 +74,7 @@ from chattycat.server.state import ChatState
 from chattycat.server.store import HistoryStore, SyncStore
 
 __all__ = [
+    "AccountMode",
     "Append",
     "ChatServer",
     "ChatState",
@@ -109,6 +111,7 @@ __all__ = [
     "Protocol",
     "ProtocolError",
     "Reconnecting",
+    "Registered",
     "RemoteProtocolError",
     "RoomState",
     "RoomsConfig",

@@ -8,6 +8,7 @@ a corrupt history file) ends in a traceback.
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import logging
 import signal
 import sys
@@ -17,16 +18,20 @@ from typing import Any, TypeVar
 import click
 
 from chattycat._version import __version__
+from chattycat.cli_accounts import accounts, read_secret
 from chattycat.client.client import Client
 from chattycat.errors import ChattyCatError, ConfigError
 from chattycat.net.contexts import SSLContext, client_context, server_context
 from chattycat.net.loop import EventLoop
 from chattycat.protocol.names import NAME_RULE, ROOM_RULE, is_valid_name, is_valid_room
+from chattycat.server.accounts import AccountMode
 from chattycat.server.app import ChatServer, ServerConfig
+from chattycat.server.irc import IRC_SERVER_NAME, irc_door, open_irc_door
 from chattycat.server.memory_store import MemoryStore
 from chattycat.server.sqlite_store import SQLiteStore
 from chattycat.server.state import RoomsConfig
 from chattycat.server.store import HistoryStore, default_history_path
+from chattycat.server.web import read_site_files, web_door
 from chattycat.ui.scripted import run_plain
 
 __all__ = ["main"]
@@ -71,6 +76,13 @@ def option(*decls: str, **kwargs: Any) -> Callable[[_F], _F]:
     return click.option(*decls, envvar=_env(long[2:]), show_envvar=True, **kwargs)
 
 
+def _irc_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # A server name has a dot and no spaces, so IRC clients never take it for a nick.
+    if "." not in value or not value.isascii() or any(c in value for c in " :!@,*?"):
+        raise click.BadParameter("must be a host name with a dot, such as irc.example.org")
+    return value
+
+
 def _room_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if not is_valid_room(value):
         raise click.BadParameter(ROOM_RULE)
@@ -81,6 +93,50 @@ def _room_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.version_option(__version__, "-V", "--version", prog_name="chattycat")
 def main() -> None:
     """ChattyCat: a small self-hosted chat server and its terminal client."""
+
+
+def hardening_options(command: _F) -> _F:
+    """The abuse limits of ``serve`` (docs/security.md explains each)."""
+    decorators = [
+        option("--max-per-ip", type=click.IntRange(0), default=100, show_default=True,
+               help="Connections per client address (IPv6: per /64); 0: no limit."),
+        option("--max-unwelcomed-per-ip", type=click.IntRange(0), default=10,
+               show_default=True,
+               help="Connections per address that have not completed hello; 0: no limit."),
+        option("--ip-open-rate", type=click.FloatRange(0), default=20.0, show_default=True,
+               help="New connections per second per address (twice that at once); "
+               "0: no limit."),
+        option("--max-rooms-per-user", type=click.IntRange(1), default=100, show_default=True,
+               help="Rooms one user may be in at once (a resume may name no more)."),
+        option("--max-sessions", type=click.IntRange(1), default=10_000, show_default=True,
+               help="Disconnected sessions kept for a resume; the longest idle go first."),
+        option("--stall-timeout", type=click.FloatRange(0, min_open=True), default=None,
+               help="Seconds a client's pending output may stand still before it is "
+               "dropped. [default: two heartbeats, or 60]"),
+        option("--name-grace", type=click.FloatRange(0), default=120.0, show_default=True,
+               help="Seconds a disconnected user's name waits for its own session before "
+               "anyone else may take it."),
+        option("--accounts", type=click.Choice([m.value for m in AccountMode]),
+               default=AccountMode.OPEN.value, show_default=True,
+               help="open: users may register their own name; required: only names added "
+               "with 'chattycat accounts add'; off: no accounts."),
+        option("--server-password-file", type=click.Path(dir_okay=False), default=None,
+               help="Ask every client for the password on this file's first line "
+               "(or set CHATTYCAT_SERVER_PASSWORD). [default: none]"),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def _address_limits(limits: dict[str, Any]) -> dict[str, Any]:
+    """ServerConfig's share of the hardening options (0 means no limit)."""
+    return {
+        "max_per_ip": limits["max_per_ip"] or None,
+        "max_unwelcomed_per_ip": limits["max_unwelcomed_per_ip"] or None,
+        "ip_open_rate_per_s": limits["ip_open_rate"],
+        "stall_timeout_s": limits["stall_timeout"],
+    }
 
 
 @main.command()
@@ -111,41 +167,73 @@ def main() -> None:
         help="PEM certificate chain: serve TLS instead of plain TCP.")
 @option("--tls-key", type=click.Path(dir_okay=False), default=None,
         help="PEM private key (if not inside --tls-cert).")
+@option("--web-port", type=click.IntRange(0, 65535), default=None,
+        help="Serve the web client (HTTP + WebSocket) on this port (0: any free port). "
+        "[default: off]")
+@option("--web-origin", "web_origins", multiple=True, metavar="ORIGIN",
+        help="Another origin (https://chat.example.org) whose pages may open a WebSocket, "
+        "as behind a reverse proxy (repeatable).")
+@option("--irc-port", type=click.IntRange(0, 65535), default=None,
+        help="Let IRC clients in on this port (0: any free port). [default: off]")
+@option("--irc-tls-port", type=click.IntRange(0, 65535), default=None,
+        help="Let IRC clients in over TLS on this port, with --tls-cert. [default: off]")
+@option("--irc-server-name", default=IRC_SERVER_NAME, show_default=True, callback=_irc_name,
+        help="The server name IRC clients see (a host name, such as irc.example.org).")
+@option("--irc-join-default-room/--no-irc-join-default-room", default=True, show_default=True,
+        help="Whether IRC users start in the default room, as every ChattyCat user does, "
+        "or in no channel, as IRC users expect.")
+@hardening_options
 @option("--log-level", type=LOG_LEVELS, default="info", show_default=True, help="Log verbosity.")
 def serve(
     host: tuple[str, ...], port: int, db: str | None, default_room: str, max_frame: int,
     max_outbuf: int, flood_rate: float, flood_burst: int, heartbeat: float,
     handshake_timeout: float, max_connections: int | None, retain_days: float | None,
     tls_cert: str | None, tls_key: str | None, log_level: str,
+    web_port: int | None = None, web_origins: tuple[str, ...] = (),
+    irc_port: int | None = None, irc_tls_port: int | None = None,
+    irc_server_name: str = "", irc_join_default_room: bool = True, **limits: Any,
 ) -> None:
     """Run the chat server."""
     setup_logging(log_level)
+    if irc_tls_port is not None and tls_cert is None:
+        raise click.UsageError("--irc-tls-port needs --tls-cert")
     if tls_key is not None and tls_cert is None:
         raise click.UsageError("--tls-key needs --tls-cert")
     rooms = RoomsConfig(
         default_room=default_room, max_frame=max_frame, flood_rate_per_s=flood_rate,
         flood_burst=flood_burst, heartbeat_s=heartbeat, handshake_timeout_s=handshake_timeout,
+        max_rooms_per_user=limits["max_rooms_per_user"], max_sessions=limits["max_sessions"],
+        name_grace_s=limits["name_grace"], accounts=AccountMode(limits["accounts"]),
+        server_password=read_secret(limits["server_password_file"],
+                                    "CHATTYCAT_SERVER_PASSWORD"),
     )
     try:
         config = ServerConfig(
             host=list(host) or None, port=port, rooms=rooms, max_outbuf_bytes=max_outbuf,
             max_connections=_connection_limit(max_connections),
             ssl_context=_server_tls(tls_cert, tls_key) if tls_cert else None,
-            retain_days=retain_days,
+            retain_days=retain_days, **_address_limits(limits),
         )
         db_path = db if db is not None else str(default_history_path())
-        _run_server(config, db_path)
+        _run_server(config, db_path, web_port, web_origins, (irc_port, irc_tls_port),
+                    (irc_server_name, irc_join_default_room))
     except ChattyCatError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-def _run_server(config: ServerConfig, db_path: str) -> None:
+def _run_server(config: ServerConfig, db_path: str, web_port: int | None = None,
+                web_origins: tuple[str, ...] = (),
+                irc_ports: tuple[int | None, int | None] = (None, None),
+                irc_door_settings: tuple[str, bool] = (IRC_SERVER_NAME, True)) -> None:
     store: HistoryStore = MemoryStore() if db_path == MEMORY_DB else SQLiteStore(db_path)
     loop = EventLoop()
     try:
         server = ChatServer(loop, store, config)
         try:
             addresses = server.start()
+            if web_port is not None:
+                _open_web_door(server, web_port, web_origins)
+            _open_irc_doors(server, *irc_ports, *irc_door_settings)
         except OSError as exc:
             raise ConfigError(str(exc.strerror or exc)) from None
         shown = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in addresses)
@@ -159,6 +247,32 @@ def _run_server(config: ServerConfig, db_path: str) -> None:
     finally:
         store.close()
         loop.close()
+
+
+def _open_web_door(server: ChatServer, port: int, origins: tuple[str, ...]) -> None:
+    """Serve the web client next to the TCP door; the log line says where to point a browser."""
+    config = server.config
+    files = read_site_files(importlib.resources.files("chattycat.ui").joinpath("web"))
+    make_peer = web_door(server, files, tls=config.ssl_context is not None,
+                         allowed_origins=origins)
+    addresses = server.open_door(make_peer, config.host, port, ssl_context=config.ssl_context)
+    scheme = "https" if config.ssl_context else "http"
+    urls = ", ".join(f"{scheme}://[{h}]:{p}/" if ":" in h else f"{scheme}://{h}:{p}/"
+                     for h, p in addresses)
+    log.info("web client on %s", urls)
+
+
+def _open_irc_doors(server: ChatServer, port: int | None, tls_port: int | None,
+                    name: str, join_default_room: bool) -> None:
+    """IRC clients on their own port(s); TLS uses the server's certificate."""
+    config = server.config
+    door = irc_door(server, name or IRC_SERVER_NAME, join_default_room)
+    for door_port, context, scheme in ((port, None, "IRC"),
+                                       (tls_port, config.ssl_context, "IRC over TLS")):
+        if door_port is not None:
+            addresses = open_irc_door(server, config.host, door_port, context, door)
+            shown = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in addresses)
+            log.info("%s on %s", scheme, shown)
 
 
 # A closed terminal (SIGHUP) stops the server as gracefully as Ctrl-C or a
@@ -252,6 +366,12 @@ def client_options(command: _F) -> _F:
                help="TLS without certificate verification (implies --tls; testing only)."),
         option("--log-level", type=LOG_LEVELS, default="warning", show_default=True,
                help="Log verbosity (on stderr)."),
+        option("--password-file", type=click.Path(dir_okay=False), default=None,
+               help="Your account's password: this file's first line "
+               "(or set CHATTYCAT_PASSWORD)."),
+        option("--server-password-file", type=click.Path(dir_okay=False), default=None,
+               help="The server's shared password: this file's first line "
+               "(or set CHATTYCAT_SERVER_PASSWORD)."),
     ]
     for decorate in reversed(decorators):
         command = decorate(command)
@@ -263,7 +383,8 @@ def client_options(command: _F) -> _F:
 @option("--no-color", is_flag=True, help="No colors in the interactive client.")
 def join(
     name: str, host: str, port: int, rooms: tuple[str, ...], tls: bool, cafile: str | None,
-    insecure: bool, no_color: bool, log_level: str,
+    insecure: bool, no_color: bool, log_level: str, password_file: str | None = None,
+    server_password_file: str | None = None,
 ) -> None:
     """Chat: interactive on a terminal; otherwise each stdin line is a message or /command.
 
@@ -274,7 +395,9 @@ def join(
     loop = EventLoop()
     try:
         context = _client_tls(cafile, insecure) if tls or cafile or insecure else None
-        client = Client(loop, name, host=host, port=port, rooms=rooms, ssl_context=context)
+        password, server_password = _credentials(password_file, server_password_file)
+        client = Client(loop, name, host=host, port=port, rooms=rooms, ssl_context=context,
+                        password=password, server_password=server_password)
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
         if interactive:
             code = _run_interactive(client, loop, no_color=no_color)
@@ -293,7 +416,8 @@ def join(
 @client_options
 def gui(
     name: str, host: str, port: int, rooms: tuple[str, ...], tls: bool, cafile: str | None,
-    insecure: bool, log_level: str,
+    insecure: bool, log_level: str, password_file: str | None = None,
+    server_password_file: str | None = None,
 ) -> None:
     """Chat in a desktop window (Tkinter), on the same client as join."""
     setup_logging(log_level)
@@ -304,13 +428,22 @@ def gui(
     from tkinter import TclError  # there for sure: the GUI module imported tkinter
     try:
         context = _client_tls(cafile, insecure) if tls or cafile or insecure else None
+        password, server_password = _credentials(password_file, server_password_file)
         code = desktop.run_gui(name=name, host=host, port=port, rooms=rooms,
-                               ssl_context=context, server_hostname=None)
+                               ssl_context=context, server_hostname=None,
+                               password=password, server_password=server_password)
     except ChattyCatError as exc:
         raise click.ClickException(str(exc)) from None
     except TclError as exc:
         raise click.ClickException(f"cannot open a window: {exc}") from None
     sys.exit(code)
+
+
+def _credentials(password_file: str | None, server_password_file: str | None
+                 ) -> tuple[str | None, str | None]:
+    """The account password and the server password, from their files or variables."""
+    return (read_secret(password_file, "CHATTYCAT_PASSWORD"),
+            read_secret(server_password_file, "CHATTYCAT_SERVER_PASSWORD"))
 
 
 def _run_interactive(client: Client, loop: EventLoop, *, no_color: bool) -> int:
@@ -349,3 +482,6 @@ def _client_tls(cafile: str | None, insecure: bool) -> SSLContext:
     if insecure:
         click.echo("warning: --insecure: the server's certificate is not verified", err=True)
     return client_context(cafile, verify=not insecure)
+
+
+main.add_command(accounts)

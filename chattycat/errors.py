@@ -45,6 +45,7 @@ class ErrorCode(StrEnum):
     SLOW_CONSUMER = "slow_consumer"
     REPLACED = "replaced"
     INTERNAL = "internal"
+    AUTH_FAILED = "auth_failed"
 
 
 class ChattyCatError(Exception):

@@ -76,6 +76,8 @@ from chattycat.protocol.messages import (
     Ping,
     Pong,
     Quit,
+    Register,
+    Registered,
     Request,
     Rooms,
     Say,
@@ -86,6 +88,7 @@ from chattycat.protocol.messages import (
     parse_event,
 )
 from chattycat.protocol.names import NAME_RULE, ROOM_RULE, is_valid_name, is_valid_room
+from chattycat.protocol.requests import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
 
 __all__ = [
     "Client",
@@ -106,7 +109,10 @@ log = logging.getLogger("chattycat.client.client")
 
 # Rejections of a hello that no retry can fix.
 _FATAL_HELLO_CODES = frozenset(
-    {ErrorCode.BAD_NAME, ErrorCode.NAME_TAKEN, ErrorCode.UNSUPPORTED_PROTOCOL}
+    # auth_failed: retrying with the same password cannot help, and each
+    # failure makes the server answer the next one more slowly.
+    {ErrorCode.BAD_NAME, ErrorCode.NAME_TAKEN, ErrorCode.UNSUPPORTED_PROTOCOL,
+     ErrorCode.AUTH_FAILED}
 )
 
 
@@ -125,6 +131,8 @@ class Client:
         server_hostname: str | None = None,
         connect_timeout_s: float = 10.0,
         on_event: Callable[[ClientEvent], None] | None = None,
+        password: str | None = None,
+        server_password: str | None = None,
     ) -> None:
         if not is_valid_name(name):
             raise ValueError(f"bad name {name!r}: {NAME_RULE}")
@@ -137,6 +145,10 @@ class Client:
         self.retry_in_s: float | None = None
         self.on_event = on_event
         self._ssl_context = ssl_context
+        # Sent in every hello (PROTOCOL 10); never logged or shown.
+        self._password = password
+        self._server_password = server_password
+        self._registering: str | None = None  # until the server answers `registered`
         self._server_hostname = server_hostname
         self._connect_timeout_s = connect_timeout_s
         self._session = ClientSession(name, rooms)
@@ -280,6 +292,19 @@ class Client:
             raise ValueError(f"bad name {name!r}: {NAME_RULE}")
         self._submit(Nick(name, ref=self._next_id()))
 
+    def register(self, password: str) -> None:
+        """Register the current name with ``password`` (8-1024 characters; PROTOCOL 10).
+
+        A ``Registered`` event follows, or an ``Error`` (``name_taken``: the
+        name already is an account; ``bad_request``: this server does not
+        let users register). Later connections sign in with this password.
+        """
+        if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+            raise ValueError(f"a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} "
+                             "characters")
+        self._registering = password
+        self._submit(Register(password, ref=self._next_id()))
+
     def quit(self, reason: str | None = None) -> None:
         """Say goodbye (when online), close, and emit Closed."""
         link = self._online_link
@@ -310,7 +335,8 @@ class Client:
         fresh = self._session_token is None
         resume = self._session.resume_points(fresh=fresh)
         self._resuming = bool(resume) and not fresh
-        hello = Hello(self.name, session=self._session_token, resume=resume or None)
+        hello = Hello(self.name, session=self._session_token, resume=resume or None,
+                      password=self._password, server_password=self._server_password)
         link.transport.write(encode(hello))
         # A server that accepts but never answers must not hang us forever.
         self._timers["hello"] = self.loop.call_later(
@@ -409,6 +435,9 @@ class Client:
         """A frame for the session: acknowledgements to the outbox, then what to show."""
         for message_id in acknowledged_ids(frame, self.name):
             self._outbox.acknowledge(message_id)
+        if isinstance(frame, Registered) and self._registering is not None:
+            # Reconnections from now on prove the name with it.
+            self._password, self._registering = self._registering, None
         shown = self._session.receive(frame)
         if shown is not None:
             self._emit(shown)

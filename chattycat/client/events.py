@@ -27,6 +27,7 @@ from chattycat.protocol.messages import (
     Message,
     Notice,
     Parted,
+    Registered,
     Renamed,
     RoomList,
     Roster,
@@ -149,4 +150,5 @@ ClientEvent = (
     Connected | ConnectionLost | Reconnecting | Failed | Closed
     | SessionChanged | PendingChanged | Synced
     | Message | Whisper | Joined | Parted | Roster | History | RoomList | Renamed | Notice | Error
+    | Registered
 )

@@ -39,6 +39,7 @@ from chattycat.protocol.messages import (
     Notice,
     Part,
     Parted,
+    Registered,
     Renamed,
     Request,
     RoomList,
@@ -54,7 +55,10 @@ __all__ = ["ENTRY_HISTORY_MESSAGES", "ClientSession", "Shown"]
 ENTRY_HISTORY_MESSAGES = DEFAULT_HISTORY_LIMIT
 
 # The server's frames that reach the user (possibly filtered, for History).
-Shown = Message | Whisper | History | Joined | Parted | Roster | Renamed | RoomList | Notice
+Shown = (
+    Message | Whisper | History | Joined | Parted | Roster | Renamed | RoomList | Notice
+    | Registered
+)
 
 
 class ClientSession:
@@ -214,7 +218,7 @@ class ClientSession:
                 self._on_roster(frame)
             case Renamed():
                 self._on_renamed(frame)
-            case Whisper() | RoomList() | Notice():
+            case Whisper() | RoomList() | Notice() | Registered():
                 pass  # nothing to record: shown as they are
             case _:
                 return None  # connection business (pong, welcome, ...): not for the user

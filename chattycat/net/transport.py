@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import itertools
 import logging
 import os
 import socket
 import ssl
-from collections import deque
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 from chattycat.net.loop import EventLoop, TimerHandle
 from chattycat.net.tls import TLSEngine
@@ -67,6 +67,10 @@ _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
 _FALLBACK_JOIN_BYTES = 256 * 1024
 
 
+# The pending output of every connection that has none (see Transport.__init__).
+_NO_OUTPUT = cast("list[bytes | memoryview]", ())
+
+
 def _iov_max() -> int:
     try:
         value = os.sysconf("SC_IOV_MAX")
@@ -80,6 +84,8 @@ _IOV_MAX = _iov_max()
 
 class Protocol:
     """Callbacks of one connection; subclass and override what you need."""
+
+    __slots__ = ()  # so that a subclass may do without an instance dict
 
     def connection_made(self, transport: Transport) -> None:
         """The connection is up (after the TLS handshake, with TLS)."""
@@ -134,6 +140,16 @@ class Transport:
     Created by :func:`listen` and :func:`connect`, not directly.
     """
 
+    # Slots: a server holds thousands of these. "__dict__" stays available (a
+    # test may replace a method on one instance) but is only made when used.
+    __slots__ = (
+        "__dict__", "_bytes_sent", "_close_timer", "_eof", "_flush_scheduled",
+        "_handshake_timer", "_hard_limit", "_high_water", "_linger", "_loop", "_low_water",
+        "_on_handshake_failed", "_overflowed", "_peername", "_pending", "_pending_bytes",
+        "_protocol", "_protocol_factory", "_protocol_paused", "_reading",
+        "_reading_paused", "_sock", "_state", "_tls", "_writing",
+    )
+
     def __init__(
         self,
         loop: EventLoop,
@@ -151,7 +167,12 @@ class Transport:
         self._tls = tls
         self._on_handshake_failed = on_handshake_failed
         self._state = _CONNECTING
-        self._pending: deque[memoryview] = deque()  # ciphertext, with TLS
+        # Whole bytes objects as written (a chunk is sliced into a memoryview
+        # only when the kernel takes part of it); ciphertext, with TLS.
+        # A list while output is pending, else the shared empty tuple: most
+        # connections are idle most of the time, and thousands of them should
+        # not hold a container each (a deque is over 600 bytes, a list 56).
+        self._pending: list[bytes | memoryview] = _NO_OUTPUT
         self._pending_bytes = 0
         self._flush_scheduled = False
         self._writing = False  # write interest registered with the loop
@@ -163,13 +184,13 @@ class Transport:
         self._low_water = DEFAULT_LOW_WATER_BYTES
         self._hard_limit: int | None = None
         self._overflowed = False  # write_buffer_overflow() was called
+        self._bytes_sent = 0  # accepted by the kernel, ever: shows whether output moves
         self._close_timer: TimerHandle | None = None
         self._handshake_timer: TimerHandle | None = None
         self._linger = False
-        self._extra: dict[str, object] = {"socket": sock}
-        for name, getter in (("peername", sock.getpeername), ("sockname", sock.getsockname)):
-            with contextlib.suppress(OSError):  # already reset by the peer
-                self._extra[name] = getter()
+        self._peername: object = None
+        with contextlib.suppress(OSError):  # already reset by the peer
+            self._peername = _shared_host(sock.getpeername())
         if tls is None:
             loop.call_soon(self._make_connection)
             return
@@ -198,14 +219,33 @@ class Transport:
             self._tls.plaintext.append(chunk)
             self._tls.plaintext_bytes += len(chunk)
         else:
-            self._pending.append(memoryview(chunk))
+            self._queue([chunk])
             self._pending_bytes += len(chunk)
-        self._schedule_flush()
+        if not self._flush_scheduled:
+            self._schedule_flush()
 
     def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
         """Queue several chunks; they leave together with anything else written this pass."""
         for chunk in chunks:
             self.write(chunk)
+
+    def write_frames(self, frames: Sequence[bytes]) -> None:
+        """Queue whole ``bytes`` objects (immutable, so not copied) in one call.
+
+        The fan-out path: a server hands every recipient the same encoded
+        frames, so the cost per recipient is one call, whatever the count.
+        """
+        if self._state is not _OPEN:
+            return
+        size = sum(map(len, frames))
+        if self._tls is not None:
+            self._tls.plaintext.extend(frames)
+            self._tls.plaintext_bytes += size
+        else:
+            self._queue(frames)
+            self._pending_bytes += size
+        if not self._flush_scheduled:
+            self._schedule_flush()
 
     def get_write_buffer_size(self) -> int:
         """Bytes written but not yet accepted by the kernel.
@@ -235,6 +275,10 @@ class Transport:
         self._high_water, self._low_water, self._hard_limit = high, low, hard
         if self.get_write_buffer_size():
             self._schedule_flush()  # judged against the new limits after its send attempt
+
+    def get_bytes_sent(self) -> int:
+        """Bytes the kernel has accepted on this connection so far."""
+        return self._bytes_sent
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         """The (low, high) water marks."""
@@ -307,8 +351,15 @@ class Transport:
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         """"peername", "sockname", "socket", and with TLS "ssl_object", "peercert", "cipher"."""
-        if name in self._extra:
-            return self._extra[name]
+        if name == "peername":
+            return default if self._peername is None else self._peername
+        if name == "socket":
+            return self._sock
+        if name == "sockname":
+            try:
+                return self._sock.getsockname()
+            except OSError:
+                return default
         tls = self._tls
         if tls is None or self._state is _CONNECTING:
             return default
@@ -321,7 +372,7 @@ class Transport:
         return default
 
     def __repr__(self) -> str:
-        return f"<Transport {self._state.value} peer={self._extra.get('peername')}>"
+        return f"<Transport {self._state.value} peer={self._peername}>"
 
     # -- connection setup -------------------------------------------------------------
 
@@ -367,7 +418,7 @@ class Transport:
     def _handshake_failed(self, exc: BaseException) -> None:
         if self._state is not _CONNECTING:
             return
-        logger.debug("TLS handshake with %s failed: %r", self._extra.get("peername"), exc)
+        logger.debug("TLS handshake with %s failed: %r", self._peername, exc)
         self._force_close(None)
         if self._on_handshake_failed is not None:
             self._on_handshake_failed(exc)
@@ -493,20 +544,39 @@ class Transport:
             self._force_close(None, linger=True)
 
     def _send_pending(self) -> OSError | None:
-        while self._pending:
-            buffers = list(itertools.islice(self._pending, _IOV_MAX))
+        pending = self._pending
+        while pending:
+            # The queue itself when it fits in one call (the common case).
+            if len(pending) <= _IOV_MAX:
+                buffers = pending
+                size = self._pending_bytes
+            else:
+                buffers = pending[:_IOV_MAX]
+                size = sum(map(len, buffers))
             try:
                 sent = self._send_buffers(buffers)
             except (BlockingIOError, InterruptedError):
                 return None
             except OSError as exc:
                 return exc
+            if sent == self._pending_bytes:
+                self._pending = _NO_OUTPUT
+                self._pending_bytes = 0
+                self._bytes_sent += sent
+                return None
             self._consume(sent)
-            if sent < sum(len(buffer) for buffer in buffers):
+            if sent < size:
                 return None  # the kernel buffer is full
         return None
 
-    def _send_buffers(self, buffers: list[memoryview]) -> int:
+    def _queue(self, chunks: Sequence[bytes]) -> None:
+        # Never mutates _NO_OUTPUT (a tuple, so a slip would fail loudly).
+        if self._pending:
+            self._pending.extend(chunks)
+        else:
+            self._pending = list(chunks)
+
+    def _send_buffers(self, buffers: Sequence[bytes | memoryview]) -> int:
         """One system call: ``sendmsg`` (scatter/gather), else ``send`` of a joined chunk."""
         if _HAS_SENDMSG:
             return self._sock.sendmsg(buffers, (), _SEND_FLAGS)
@@ -524,20 +594,24 @@ class Transport:
         # The unsent remainder stays as a memoryview slice: no copying, even for a
         # 50 MB buffer sent in 200 KB bites.
         self._pending_bytes -= sent
+        self._bytes_sent += sent
+        pending = self._pending
+        done = 0  # whole buffers sent: removed at once below
         while sent:
-            head = self._pending[0]
+            head = pending[done]
             if len(head) <= sent:
                 sent -= len(head)
-                self._pending.popleft()
+                done += 1
             else:
-                self._pending[0] = head[sent:]
+                pending[done] = memoryview(head)[sent:]
                 sent = 0
+        del pending[:done]
 
     def _pump_tls_output(self) -> None:
         assert self._tls is not None
         data = self._tls.outgoing.read()
         if data:
-            self._pending.append(memoryview(data))
+            self._queue([data])
             self._pending_bytes += len(data)
             self._schedule_flush()
 
@@ -613,7 +687,7 @@ class Transport:
         for timer in (self._close_timer, self._handshake_timer):
             if timer is not None:
                 timer.cancel()
-        self._pending.clear()
+        self._pending = _NO_OUTPUT
         self._pending_bytes = 0
         if self._tls is not None:
             self._tls.plaintext.clear()
@@ -665,6 +739,14 @@ def _linger_and_close(loop: EventLoop, sock: socket.socket) -> None:
 
     timer = loop.call_later(LINGER_S, finish)
     loop.add_reader(sock, drain)
+
+
+def _shared_host(address: object) -> object:
+    # Many clients share an address (a NAT, a proxy, a benchmark): one copy of
+    # the host string serves them all.
+    if isinstance(address, tuple) and address and isinstance(address[0], str):
+        return (sys.intern(address[0]), *address[1:])
+    return address
 
 
 def set_nodelay(sock: socket.socket) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "Message",
     "Notice",
     "Parted",
+    "Registered",
     "Renamed",
     "RoomInfo",
     "RoomList",
@@ -209,3 +210,13 @@ class Error(Event):
     def from_exception(cls, exc: ProtocolError, id: str | None = None) -> Error:
         """The frame that answers a protocol error."""
         return cls(str(exc.code), exc.message, exc.ref, id)
+
+
+@wire_codec
+@dataclass(frozen=True, slots=True)
+class Registered(Event):
+    """The answer to a successful ``register``: ``name`` is now an account."""
+
+    TYPE: ClassVar[str] = "registered"
+    name: str = field(metadata=wire(STRING))
+    ref: Ref = field(default=None, metadata=wire(REF))

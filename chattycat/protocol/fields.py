@@ -39,6 +39,7 @@ from chattycat.protocol.names import NAME_RULE, ROOM_RULE, is_valid_name, is_val
 __all__ = [
     "COUNT",
     "FLAG",
+    "MAX_WIRE_INT",
     "NUMBER",
     "OPTIONAL_STRING",
     "REQUIRED",
@@ -145,8 +146,15 @@ def string(
     return Kind(check, absent=None if optional else REQUIRED, fast=_or_none(fast, optional))
 
 
+#: The largest integer a peer may send: a signed 64-bit value, what SQLite and
+#: every other store can hold. A larger one is a peer's error (``bad_request``),
+#: never an overflow deep in the server.
+MAX_WIRE_INT = 2**63 - 1
+
+
 def integer(
-    lo: int = 0, hi: int | None = None, *, optional: bool = False, absent: object = REQUIRED
+    lo: int = 0, hi: int | None = MAX_WIRE_INT, *, optional: bool = False,
+    absent: object = REQUIRED,
 ) -> Kind:
     """An integer in ``lo..hi``; ``absent`` is taken when the peer leaves it out."""
 

@@ -41,6 +41,8 @@ def encode_frame(payload: bytes) -> bytes:
 class FrameDecoder:
     """Turns a byte stream into payloads; iterate it to take the complete ones."""
 
+    __slots__ = ("_broken", "_buffer", "_offset", "max_frame")
+
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         if not 0 <= max_frame <= LARGEST_FRAME_BYTES:
             raise ValueError(f"max_frame must be 0..{LARGEST_FRAME_BYTES}")
@@ -92,6 +94,11 @@ class FrameDecoder:
             yield payload
 
     def _compact(self) -> None:
-        if self._offset:
+        if self._offset == len(self._buffer):
+            # All consumed: a fresh buffer, as deleting the front would keep the
+            # old one's memory (an idle connection's decoder holds nothing).
+            self._buffer = bytearray()
+            self._offset = 0
+        elif self._offset:
             del self._buffer[: self._offset]
             self._offset = 0

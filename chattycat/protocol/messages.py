@@ -38,6 +38,7 @@ from chattycat.protocol.events import (
     Message,
     Notice,
     Parted,
+    Registered,
     Renamed,
     RoomInfo,
     RoomList,
@@ -60,6 +61,7 @@ from chattycat.protocol.requests import (
     Ping,
     Pong,
     Quit,
+    Register,
     Rooms,
     Say,
     WhisperTo,
@@ -92,6 +94,8 @@ __all__ = [
     "Ping",
     "Pong",
     "Quit",
+    "Register",
+    "Registered",
     "Renamed",
     "Request",
     "RoomInfo",
@@ -117,13 +121,13 @@ __all__ = [
 REQUEST_TYPES: dict[str, type[Request]] = {
     cls.TYPE: cls
     for cls in (Hello, Join, Part, Who, Rooms, Say, WhisperTo, HistoryQuery, Nick, Ping, Pong,
-                Quit)
+                Quit, Register)
 }  # fmt: skip
 #: Wire type -> class, for every frame a client understands.
 EVENT_TYPES: dict[str, type[Frame]] = {
     cls.TYPE: cls
     for cls in (Welcome, Message, Whisper, Joined, Parted, Roster, History, RoomList, Renamed,
-                Notice, Error, Ping, Pong)
+                Notice, Error, Ping, Pong, Registered)
 }  # fmt: skip
 
 

@@ -45,4 +45,7 @@ def is_valid_room(room: str) -> bool:
 
 def name_key(name: str) -> str:
     """The case-insensitive identity of a user name (names are ASCII, so lower() suffices)."""
-    return name.lower()
+    key = name.lower()
+    # An already lower-case name is its own key: the server keeps a key per
+    # user in several maps, and one shared string beats a copy in each.
+    return name if key == name else key

@@ -19,12 +19,14 @@ from chattycat.protocol.codec import PROTOCOL_VERSION, Request
 from chattycat.protocol.fields import (
     COUNT,
     FLAG,
+    MAX_WIRE_INT,
     ROOM_NAME,
     STRING,
     USER_NAME,
     JSONObject,
     Kind,
     bad,
+    has_lone_surrogate,
     integer,
     is_int,
     string,
@@ -46,6 +48,7 @@ __all__ = [
     "Ping",
     "Pong",
     "Quit",
+    "Register",
     "Rooms",
     "Say",
     "WhisperTo",
@@ -58,6 +61,9 @@ MAX_HISTORY_LIMIT = 500
 DEFAULT_HISTORY_LIMIT = 50
 _MAX_SESSION_CHARS = 256
 _MAX_TOKEN_CHARS = 256
+#: A password's length in characters (PROTOCOL 10).
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_CHARS = 1024
 
 #: The text of a say or whisper: 1-4000 characters.
 TEXT: Final = string(MAX_TEXT_CHARS, non_empty=True)
@@ -74,8 +80,8 @@ def _check_token(value: object, key: str) -> None:
 def _check_resume_entry(room: object, seq: object) -> None:
     if not isinstance(room, str) or not is_valid_room(room):
         raise bad(f"cannot resume room {room!r}: bad room name", ErrorCode.BAD_ROOM)
-    if not is_int(seq) or seq < 0:
-        raise bad("'resume.rooms' values must be integers >= 0")
+    if not is_int(seq) or not 0 <= seq <= MAX_WIRE_INT:
+        raise bad("'resume.rooms' values must be integers from 0 to 2**63-1")
 
 
 def _check_resume(value: object, key: str) -> None:
@@ -102,6 +108,21 @@ def _write_resume(resume: Mapping[str, int]) -> JSONObject:
     return {"rooms": dict(resume)}
 
 
+def _check_new_password(value: object, key: str) -> None:
+    if not isinstance(value, str):
+        raise bad(f"'{key}' is required" if value is None else f"'{key}' must be a string")
+    if not MIN_PASSWORD_CHARS <= len(value) <= MAX_PASSWORD_CHARS:
+        raise bad(f"'{key}' must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters")
+    if has_lone_surrogate(value):
+        raise bad(f"'{key}' is not valid Unicode text")
+
+
+#: A password to register: 8-1024 characters.
+NEW_PASSWORD: Final = Kind(_check_new_password)
+#: A password presented in a hello: any string up to 1024 characters (a
+#: wrong one is simply wrong: ``auth_failed``, never a hint about its length).
+PASSWORD: Final = string(MAX_PASSWORD_CHARS, optional=True)
+
 #: A ping's token, echoed by the pong: any integer or a short string.
 TOKEN: Final = Kind(_check_token, absent=None, fast="v is None or type(v) is int")
 #: ``hello.resume``: room -> highest seq seen, ``{"rooms": {...}}`` on the wire.
@@ -120,6 +141,9 @@ class Hello(Request):
         default=None, metadata=wire(string(_MAX_SESSION_CHARS, optional=True))
     )
     resume: Mapping[str, int] | None = field(default=None, metadata=wire(RESUME))
+    # Secrets: never in a repr, so never in a log line or a test failure.
+    password: str | None = field(default=None, repr=False, metadata=wire(PASSWORD))
+    server_password: str | None = field(default=None, repr=False, metadata=wire(PASSWORD))
 
 
 @wire_codec
@@ -238,3 +262,12 @@ class Quit(Request):
 
     TYPE: ClassVar[str] = "quit"
     reason: str | None = field(default=None, metadata=wire(string(MAX_TEXT_CHARS, optional=True)))
+
+
+@wire_codec
+@dataclass(frozen=True, slots=True)
+class Register(Request):
+    """Register the current name with ``password`` (PROTOCOL 10)."""
+
+    TYPE: ClassVar[str] = "register"
+    password: str = field(repr=False, metadata=wire(NEW_PASSWORD))

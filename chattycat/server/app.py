@@ -17,6 +17,7 @@ Time comes from a :class:`Clock`, so a test can run the server on a fake one.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import time
@@ -34,10 +35,30 @@ from chattycat.net.loop import EventLoop, TimerHandle
 from chattycat.net.transport import Protocol as TransportProtocol
 from chattycat.net.transport import Transport
 from chattycat.protocol.framing import FrameDecoder
-from chattycat.protocol.messages import Error, Frame, History, RoomList, Roster, encode
-from chattycat.server.effects import Close, ConnId, Effect, Now, Read, Send, WriteBatch
+from chattycat.protocol.messages import (
+    Error,
+    Frame,
+    History,
+    Request,
+    RoomList,
+    Roster,
+    encode,
+)
+from chattycat.server.admission import AddressLimits, LogThrottle, address_key
+from chattycat.server.effects import (
+    Close,
+    ConnId,
+    Effect,
+    HashPassword,
+    Now,
+    PasswordJob,
+    Read,
+    Send,
+    WriteBatch,
+)
 from chattycat.server.model import RoomsConfig
-from chattycat.server.state import ChatState
+from chattycat.server.passwords import PasswordWorker
+from chattycat.server.state import ChatState, ConnState
 from chattycat.server.store import HistoryStore, ReadResult
 
 __all__ = ["ChatServer", "Clock", "FramedPeer", "Peer", "ServerConfig", "SystemClock"]
@@ -50,6 +71,8 @@ CLOSE_GRACE_S = 2.0
 SHUTDOWN_GRACE_S = 3.0
 RETENTION_INTERVAL_S = 3600.0
 SERVER_FULL_TEXT = "the server is full; try again later"
+# A run of frames for one audience: the frames, and their TCP encodings.
+_Run = tuple[list[Frame], list[bytes]]
 # Replies a client asked for, which may be large; see ChatServer._allow_replies.
 _REPLIES_ASKED_FOR = frozenset({History, Roster, RoomList})
 # What the kernel may hold for one client beyond what the server holds
@@ -58,6 +81,11 @@ _REPLIES_ASKED_FOR = frozenset({History, Roster, RoomList})
 KERNEL_SEND_BUFFER_BYTES = 256 * 1024
 # Replies a client asked for may exceed --max-outbuf by this many times at most.
 MAX_REPLY_ALLOWANCE_FACTOR = 4
+# Output that has not moved for this long is dropped when heartbeats are off
+# (with them, two heartbeats: see ServerConfig.stall_timeout_s).
+STALL_TIMEOUT_WITHOUT_HEARTBEAT_S = 60.0
+# Repeated refusals (server full, per-address limits) log one line per interval.
+REFUSAL_LOG_INTERVAL_S = 10.0
 
 
 class Clock(typing.Protocol):
@@ -91,6 +119,21 @@ class ServerConfig:
     backlog: int = 1024
     ssl_context: SSLContext | None = None
     retain_days: float | None = None
+    # Per address (IPv6: per /64): connections, and of those not yet past hello.
+    max_per_ip: int | None = 100
+    max_unwelcomed_per_ip: int | None = 10
+    # New connections per second per address (twice as many at once); 0: no limit.
+    ip_open_rate_per_s: float = 20.0
+    # Drop a connection whose pending output has not moved for this long even
+    # while it keeps pinging; None: two heartbeats.
+    stall_timeout_s: float | None = None
+
+    def stall_timeout(self) -> float:
+        """Seconds a connection's pending output may stand still before it is dropped."""
+        if self.stall_timeout_s is not None:
+            return self.stall_timeout_s
+        heartbeat = self.rooms.heartbeat_s
+        return 2 * heartbeat if heartbeat > 0 else STALL_TIMEOUT_WITHOUT_HEARTBEAT_S
 
 
 class Peer(typing.Protocol):
@@ -111,12 +154,17 @@ class Peer(typing.Protocol):
         """``frame`` as this door's wire carries it."""
         ...
 
+    def close(self, timeout_s: float) -> None:
+        """Close the connection the door's way (a WebSocket sends its close frame first)."""
+        ...
+
 
 class FramedPeer(FramedProtocol[FrameDecoder]):
     """A peer of the TCP door: length-prefixed JSON frames (PROTOCOL section 1)."""
 
     # The TCP wire is PROTOCOL's own framing: the server's one shared encoding.
     encode_frame = staticmethod(encode)
+    __slots__ = ("id", "reply_allowance", "server")  # one per connection
 
     def __init__(self, server: ChatServer) -> None:
         super().__init__(FrameDecoder(server.config.rooms.max_frame))
@@ -138,13 +186,16 @@ class FramedPeer(FramedProtocol[FrameDecoder]):
     def pause_writing(self) -> None:
         # Output to this client is piling up: stop reading its requests, each of
         # which would only add more output, until the backlog drains.
-        if self.transport is not None:
-            self.transport.pause_reading()
+        self.hold_reading("output")
 
     def resume_writing(self) -> None:
         if self.transport is not None:
             self.server.drained(self)
-            self.transport.resume_reading()
+        self.release_reading("output")
+
+    def close(self, timeout_s: float) -> None:
+        if self.transport is not None:
+            self.transport.close(timeout_s=timeout_s)
 
     def write_buffer_overflow(self) -> bool | None:
         # The server closes it after a last slow_consumer error (best effort).
@@ -167,6 +218,8 @@ class ChatServer:
         self.config = config
         self.clock: Clock = clock or SystemClock(loop)
         self.state = ChatState(config.rooms)
+        # Key derivations take ~50 ms each: never on the loop (server/passwords.py).
+        self.passwords = PasswordWorker(loop.call_soon_threadsafe)
         self.ids = itertools.count(1)
         self._connections: dict[ConnId, Peer] = {}
         self._pending: deque[Effect] = deque()
@@ -179,6 +232,14 @@ class ChatServer:
         self._stopping = False
         self._store_failing = False
         self.on_stopped: Callable[[], None] | None = None
+        self.addresses = AddressLimits(
+            config.max_per_ip, config.max_unwelcomed_per_ip,
+            config.ip_open_rate_per_s, max(1, int(2 * config.ip_open_rate_per_s)),
+        )
+        self._refusals = LogThrottle(REFUSAL_LOG_INTERVAL_S)
+        # Connections with output pending: (bytes sent when last seen moving, since when).
+        self._output_seen: dict[ConnId, tuple[int, float]] = {}
+        self._half_outbuf = config.max_outbuf_bytes // 2
 
     # -- life cycle ---------------------------------------------------------
 
@@ -240,6 +301,7 @@ class ChatServer:
         if (self._stopping and not self._connections and not self._pending
                 and not self.state.store_busy()):
             self._cancel_timers()
+            self.passwords.close()
             if self.on_stopped is not None:
                 callback, self.on_stopped = self.on_stopped, None
                 callback()
@@ -251,20 +313,34 @@ class ChatServer:
         assert conn.transport is not None
         limit = self.config.max_connections
         if self._stopping or (limit is not None and len(self._connections) >= limit):
-            log.warning("refusing a connection: %d connections open", len(self._connections))
-            # Say why before closing, so the user sees more than a reset.
-            conn.transport.write(encode(Error(str(ErrorCode.INTERNAL), SERVER_FULL_TEXT)))
-            conn.transport.close(timeout_s=CLOSE_GRACE_S)
+            self._refuse(conn, SERVER_FULL_TEXT, f"{len(self._connections)} connections open")
+            return
+        key = address_key(conn.transport.get_extra_info("peername"))
+        admission = self.addresses.opened(conn.id, key, self.clock.now().mono)
+        if not admission.admitted:
+            self._refuse(conn, f"{SERVER_FULL_TEXT} ({admission.reason})", admission.reason)
             return
         transport = conn.transport
         transport.set_kernel_send_buffer(KERNEL_SEND_BUFFER_BYTES)
         self._set_limits(transport, 0)
         self._connections[conn.id] = conn
         log.debug("connection %d from %s", conn.id, transport.get_extra_info("peername"))
-        self.apply(self.state.connect(conn.id, self.clock.now()))
+        self.apply(self.state.connect(conn.id, self.clock.now(), key))
+
+    def _refuse(self, conn: Peer, text: str, why: str) -> None:
+        assert conn.transport is not None
+        log_now, held_back = self._refusals.should_log(self.clock.now().mono)
+        if log_now:
+            more = f" ({held_back} more refused since the last such line)" if held_back else ""
+            log.warning("refusing a connection: %s%s", why, more)
+        # Say why before closing, so the user sees more than a reset.
+        conn.transport.write(conn.encode_frame(Error(str(ErrorCode.INTERNAL), text)))
+        conn.close(CLOSE_GRACE_S)
 
     def closed(self, conn: Peer) -> None:
         """``conn`` is gone."""
+        self.addresses.closed(conn.id)
+        self._output_seen.pop(conn.id, None)
         if self._connections.pop(conn.id, None) is not None:
             self.apply(self.state.disconnected(conn.id, self.clock.now()))
         self._maybe_stopped()
@@ -272,6 +348,16 @@ class ChatServer:
     def received(self, conn: Peer, payload: bytes) -> None:
         """One frame's payload from ``conn``."""
         self.apply(self.state.receive_payload(conn.id, payload, self.clock.now()))
+        if (self.addresses.is_unwelcomed(conn.id)
+                and self.state.state_of(conn.id) is ConnState.ACTIVE):
+            self.addresses.welcomed(conn.id)
+
+    def received_request(self, conn: Peer, request: Request) -> None:
+        """One request from ``conn``, already parsed by its door (IRC lines, say)."""
+        self.apply(self.state.receive(conn.id, request, self.clock.now()))
+        if (self.addresses.is_unwelcomed(conn.id)
+                and self.state.state_of(conn.id) is ConnState.ACTIVE):
+            self.addresses.welcomed(conn.id)
 
     def rejected(self, conn: Peer, exc: ProtocolError) -> None:
         """``conn`` sent something that is not a frame at all (too large, say)."""
@@ -287,6 +373,9 @@ class ChatServer:
         # Above half the limit, stop reading this client's requests (each would
         # only add output); above the limit, measured after sending, drop it.
         limit = self.config.max_outbuf_bytes
+        if not allowance:  # the usual case: the same two int objects for every connection
+            transport.set_write_buffer_limits(high=self._half_outbuf, hard=limit)
+            return
         transport.set_write_buffer_limits(high=limit // 2, hard=limit + allowance)
 
     def _allow_replies(self, sizes: dict[ConnId, int]) -> None:
@@ -325,6 +414,8 @@ class ChatServer:
     def _end_of_pass(self) -> None:
         self._end_of_pass_scheduled = False
         self._run_store_work()
+        for job in self.state.take_password_work():
+            self.passwords.submit(job, functools.partial(self._password_done, job))
         self._deliver()
         self._maybe_stopped()
 
@@ -338,6 +429,13 @@ class ChatServer:
                 self.store.submit(work.batch, self._batch_done)
             for read in work.reads:
                 self.store.fetch(read, self._read_done)
+
+    def _password_done(self, job: PasswordJob, result: bool | str) -> None:
+        now = self.clock.now()
+        if isinstance(job, HashPassword):
+            self.apply(self.state.password_hashed(job.job, str(result), now))
+        else:
+            self.apply(self.state.password_checked(job.job, result is True, now))
 
     def _batch_done(self, batch: WriteBatch, error: StoreError | None) -> None:
         now = self.clock.now()
@@ -361,38 +459,76 @@ class ChatServer:
             self.apply(self.state.loaded(read.read, result.messages, result.truncated, now))
 
     def _deliver(self) -> None:
-        pending, connections = self._pending, self._connections
+        """Write this pass's frames: each encoded once, each recipient handed them in one call.
+
+        Consecutive ``Send``s to the same audience (a room's cached member
+        tuple) form a *run*; a recipient is visited once per run, not once per
+        frame, and each connection gets one ``write_frames`` per pass with the
+        same bytes objects as everyone else. A ``Close`` first writes out what
+        was queued before it, so per-connection order is kept.
+        """
+        pending = self._pending
         replies: dict[ConnId, int] = {}
+        # Per connection, the runs (lists of frames, lists of their bytes) it receives.
+        queued: dict[ConnId, list[_Run]] = {}
+        audience: tuple[ConnId, ...] | None = None
+        run: _Run = ([], [])
         while pending:
             effect = pending.popleft()
-            if isinstance(effect, Send):
+            if type(effect) is Send:
                 frame = effect.frame
                 data = encode(frame)  # once for every TCP client
-                other: dict[Any, bytes] | None = None  # other doors' encodings, once each
-                for conn_id in effect.conns:
-                    conn = connections.get(conn_id)
-                    if conn is None or conn.transport is None:
-                        continue
-                    door = conn.encode_frame
-                    if door is not encode:
-                        other = {} if other is None else other
-                        if door not in other:
-                            other[door] = door(frame)
-                        conn.transport.write(other[door])
-                    else:
-                        conn.transport.write(data)  # a no-op on a closing transport
+                if effect.conns is not audience:
+                    audience, run = effect.conns, ([frame], [data])
+                    for conn_id in audience:
+                        runs = queued.get(conn_id)
+                        if runs is None:
+                            queued[conn_id] = [run]
+                        else:
+                            runs.append(run)
+                else:
+                    run[0].append(frame)
+                    run[1].append(data)
                 if type(frame) in _REPLIES_ASKED_FOR:
-                    for conn_id in effect.conns:
+                    for conn_id in audience:
                         replies[conn_id] = replies.get(conn_id, 0) + len(data)
             elif isinstance(effect, Close):
+                self._write_queued(queued)
+                queued, audience = {}, None
                 self._close(effect.conn)
+        self._write_queued(queued)
         if replies:
             self._allow_replies(replies)
+
+    def _write_queued(self, queued: dict[ConnId, list[_Run]]) -> None:
+        connections = self._connections
+        other: dict[tuple[Any, int], list[bytes]] = {}  # other doors' encodings, once each
+        for conn_id, runs in queued.items():
+            conn = connections.get(conn_id)
+            if conn is None or (transport := conn.transport) is None:
+                continue
+            door = conn.encode_frame
+            if door is encode:
+                if len(runs) == 1:
+                    transport.write_frames(runs[0][1])
+                else:
+                    transport.write_frames([data for run in runs for data in run[1]])
+                continue
+            for run in runs:  # a door may encode per connection, and close while encoding
+                key = (door, id(run))
+                encoded = other.get(key)
+                if encoded is not None:
+                    transport.write_frames(encoded)
+                    continue
+                other[key] = encoded = []
+                for frame in run[0]:
+                    encoded.append(data := door(frame))
+                    transport.write(data)
 
     def _close(self, conn_id: ConnId) -> None:
         conn = self._connections.get(conn_id)
         if conn is not None and conn.transport is not None and not conn.transport.is_closing():
-            conn.transport.close(timeout_s=CLOSE_GRACE_S)
+            conn.close(CLOSE_GRACE_S)
 
     # -- timers -------------------------------------------------------------
 
@@ -419,7 +555,33 @@ class ChatServer:
         A timer calls this several times a second; a test on a fake clock
         calls it after moving the clock.
         """
-        self.apply(self.state.tick(self.clock.now()))
+        now = self.clock.now()
+        self.apply(self.state.tick(now))
+        self._drop_stalled(now.mono)
+
+    def _drop_stalled(self, now: float) -> None:
+        """Abort connections whose pending output has not moved for the stall timeout.
+
+        A client that never reads but keeps pinging passes every liveness
+        check, while what it was sent sits in our buffer and the kernel's
+        for as long as it likes. Progress, not chatter, is what counts.
+        """
+        timeout = self.config.stall_timeout()
+        seen = self._output_seen
+        for conn in list(self._connections.values()):
+            transport = conn.transport
+            if transport is None or transport.get_write_buffer_size() == 0:
+                seen.pop(conn.id, None)
+                continue
+            sent = transport.get_bytes_sent()
+            last = seen.get(conn.id)
+            if last is None or last[0] != sent:
+                seen[conn.id] = (sent, now)
+            elif now - last[1] >= timeout:
+                log.info("connection %d: output stalled for %.0f s: dropping", conn.id,
+                         now - last[1])
+                seen.pop(conn.id, None)
+                transport.abort()
 
     def _prune(self) -> None:
         assert self.config.retain_days is not None

@@ -7,16 +7,33 @@ and the change they announce can never drift apart.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from chattycat.protocol.messages import Joined, Member, Parted, Renamed, RoomInfo, name_key
+from chattycat.protocol.messages import (
+    Joined,
+    Member,
+    Parted,
+    Renamed,
+    RoomInfo,
+    name_key,
+    to_payload,
+)
 from chattycat.server.effects import ConnId
 from chattycat.server.fit import fit_room_list, fit_roster
 from chattycat.server.model import Room, User
 from chattycat.server.output import OutputQueue
 
 __all__ = ["Directory"]
+
+# A roster entry: (name key, name, the Member, its encoded size in bytes); the
+# first two are the sort key (unique in a room: Members are never compared).
+_Entry = tuple[str, str, Member, int]
+# Rooms this large keep their roster entries sorted between joins; smaller ones
+# build them per roster (cheap), so a room per idle connection costs no more.
+ROSTER_KEPT_FROM = 32
+ROSTER_DROPPED_BELOW = 16
 
 
 class Directory:
@@ -27,6 +44,10 @@ class Directory:
         self._max_frame = max_frame
         self._users: dict[str, User] = {}
         self._rooms: dict[str, Room] = {}
+        # Large rooms' roster entries, kept sorted as members come and go: a join
+        # storm sends N rosters of up to N members, and building, sorting and
+        # sizing N Members for each would cost more than encoding them.
+        self._rosters: dict[str, list[_Entry]] = {}
 
     # -- users -----------------------------------------------------------------
 
@@ -62,7 +83,11 @@ class Directory:
             members = self._rooms[room].members
             del members[old_key]
             members[new_key] = user
+            self._unlist(room, (old_key, old))
         user.name = new_name
+        for room in user.rooms:
+            if room in self._rosters:
+                insort(self._rosters[room], _entry(user))
         self._users[new_key] = user
         audience = [user.conn] + [c for r in user.rooms for c in self._rooms[r].conns()]
         self._out.send(tuple(dict.fromkeys(audience)), Renamed(old, new_name, user.color))
@@ -90,6 +115,10 @@ class Directory:
             room = self._rooms[room_name] = Room(room_name)
         room.members[user.key] = user
         room.changed()
+        if room_name in self._rosters:
+            insort(self._rosters[room_name], _entry(user))
+        elif len(room.members) >= ROSTER_KEPT_FROM:
+            self._rosters[room_name] = sorted(map(_entry, room.members.values()))
         user.rooms[room_name] = None
         self._out.send(room.conns(), Joined(room_name, user.name, user.color, ts))
 
@@ -101,6 +130,7 @@ class Directory:
         del room.members[user.key]
         del user.rooms[room_name]
         room.changed()
+        self._unlist(room_name, (user.key, user.name))
         if not include_self and room.members:
             self._out.send(room.conns(), Parted(room_name, user.name, reason))
         if not room.members:
@@ -117,10 +147,13 @@ class Directory:
 
     def send_roster(self, conn: ConnId, room: str, ref: Any) -> None:
         """``roster`` of ``room`` to ``conn``, sorted by name, split to fit."""
-        found = self._rooms.get(room)
-        users = [] if found is None else found.members.values()
-        members = [Member(u.name, u.color) for u in sorted(users, key=_by_name)]
-        for frame in fit_roster(room, members, self._max_frame, ref=ref):
+        entries = self._rosters.get(room)
+        if entries is None:
+            found = self._rooms.get(room)
+            entries = [] if found is None else sorted(map(_entry, found.members.values()))
+        members = [entry[2] for entry in entries]
+        sizes = [entry[3] for entry in entries]
+        for frame in fit_roster(room, members, self._max_frame, ref=ref, sizes=sizes):
             self._out.send((conn,), frame)
 
     def send_room_list(self, conn: ConnId, ref: Any) -> None:
@@ -130,5 +163,18 @@ class Directory:
             self._out.send((conn,), frame)
 
 
-def _by_name(user: User) -> tuple[str, str]:
-    return (user.key, user.name)
+    def _unlist(self, room: str, sort_key: tuple[str, str]) -> None:
+        entries = self._rosters.get(room)
+        if entries is None:
+            return
+        # The sort key alone sorts just before the entry that starts with it.
+        index = bisect_left(entries, sort_key)
+        if index < len(entries) and entries[index][:2] == sort_key:
+            del entries[index]
+        if len(entries) < ROSTER_DROPPED_BELOW:
+            del self._rosters[room]
+
+
+def _entry(user: User) -> _Entry:
+    member = Member(user.name, user.color)
+    return (user.key, user.name, member, len(to_payload(member)))

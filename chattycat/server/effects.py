@@ -7,7 +7,11 @@ done leaves it as one of these small frozen values:
 - writes: :class:`Append` a message, :class:`SaveSession`, :class:`DropSession`,
   gathered into a :class:`WriteBatch`, the unit of commit;
 - reads: :class:`LoadHistory` and :class:`LoadIds`, each with a ``read`` number
-  that the answer (``ChatState.loaded``) names.
+  that the answer (``ChatState.loaded``) names;
+- password work: :class:`HashPassword` and :class:`VerifyPassword`, answered
+  through ``ChatState.password_hashed`` / ``password_checked``. The key
+  derivation is slow on purpose, so it is an effect like a read: the wiring
+  runs it off the loop and hands the answer back.
 
 The wiring carries them out with whatever store it has and feeds the outcome
 back as inputs (``committed``, ``commit_failed``, ``loaded``, ``load_failed``),
@@ -25,18 +29,24 @@ from chattycat.protocol.messages import Frame, Message
 __all__ = [
     "Append",
     "Close",
+    "DropAccount",
     "DropSession",
     "Effect",
+    "HashPassword",
     "LoadHistory",
     "LoadIds",
     "Now",
     "Page",
+    "PasswordJob",
     "Read",
+    "SaveAccount",
     "SaveSession",
     "Send",
     "StoreWork",
+    "StoredAccount",
     "StoredSession",
     "StoredState",
+    "VerifyPassword",
     "Write",
     "WriteBatch",
 ]
@@ -116,7 +126,31 @@ class DropSession:
     name_key: str
 
 
-Write = Append | SaveSession | DropSession
+@dataclass(frozen=True, slots=True)
+class StoredAccount:
+    """A registered name (PROTOCOL 10): its password as a salted KDF record, never in clear."""
+
+    name_key: str
+    name: str  # as registered, for listing
+    record: str = field(repr=False)  # see chattycat.server.passwords
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SaveAccount:
+    """Create or replace the account of ``account.name_key``."""
+
+    account: StoredAccount
+
+
+@dataclass(frozen=True, slots=True)
+class DropAccount:
+    """Forget the account of ``name_key``."""
+
+    name_key: str
+
+
+Write = Append | SaveSession | DropSession | SaveAccount | DropAccount
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +207,29 @@ class LoadIds:
 Read = LoadHistory | LoadIds
 
 
+# -- password work --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HashPassword:
+    """Derive a stored record from ``password``; answered by ``password_hashed(job, record)``."""
+
+    job: int
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyPassword:
+    """Check ``password`` against ``record``; answered by ``password_checked(job, ok)``."""
+
+    job: int
+    password: str = field(repr=False)
+    record: str = field(repr=False)
+
+
+PasswordJob = HashPassword | VerifyPassword
+
+
 @dataclass(frozen=True, slots=True)
 class StoreWork:
     """What the wiring hands the store at the end of a pass: a batch first, then reads."""
@@ -186,7 +243,8 @@ class StoreWork:
 
 @dataclass(frozen=True, slots=True)
 class StoredState:
-    """What a store holds that the machine needs at start: room counters and sessions."""
+    """What a store holds that the machine needs at start: counters, sessions, accounts."""
 
     last_seqs: dict[str, int] = field(default_factory=dict)
     sessions: tuple[StoredSession, ...] = ()
+    accounts: tuple[StoredAccount, ...] = ()

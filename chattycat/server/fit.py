@@ -8,7 +8,6 @@ protocol names no rule for ``room_list``; it is split the same way.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -36,15 +35,16 @@ HISTORY_ENVELOPE_BYTES = len(
 
 
 def _json_size(item: Message | Member | RoomInfo) -> int:
-    return len(json.dumps(item.to_dict(), separators=(",", ":"), ensure_ascii=False).encode())
+    return len(to_payload(item))
 
 
-def _chunks(items: Sequence[_T], empty_size: int, max_frame: int) -> list[Sequence[_T]]:
+def _chunks(items: Sequence[_T], sizes: Sequence[int], empty_size: int,
+            max_frame: int) -> list[Sequence[_T]]:
     """Greedy runs of items whose frame (``empty_size`` + items + commas) fits."""
     chunks: list[Sequence[_T]] = []
     start, size = 0, empty_size
-    for index, item in enumerate(items):
-        item_size = _json_size(item) + (1 if index > start else 0)
+    for index, item_size in enumerate(sizes):
+        item_size += 1 if index > start else 0
         if index > start and size + item_size > max_frame:
             chunks.append(items[start:index])
             start, size = index, empty_size
@@ -55,14 +55,22 @@ def _chunks(items: Sequence[_T], empty_size: int, max_frame: int) -> list[Sequen
 
 
 def _fit(
-    items: Sequence[_T], max_frame: int, build: Callable[[Sequence[_T], bool], Any]
+    items: Sequence[_T], max_frame: int, build: Callable[[Sequence[_T], bool], Any],
+    sizes: Sequence[int] | None = None,
 ) -> list[Any]:
+    """``items`` in frames within ``max_frame``; ``sizes`` (each item's encoded
+    length) when the caller knows them, so that nothing is encoded twice."""
     whole = build(items, False)
-    if len(to_payload(whole)) <= max_frame:
-        return [whole]  # the common case: measured once, no per-item sizing
+    if sizes is None:
+        if len(to_payload(whole)) <= max_frame:
+            return [whole]  # the common case: measured once, no per-item sizing
+        sizes = [_json_size(item) for item in items]
+    # An item's JSON is the same alone and inside the list, so sizes add up.
+    elif len(to_payload(build((), False))) + sum(sizes) + max(0, len(sizes) - 1) <= max_frame:
+        return [whole]
     # Measure an empty part that says "more": the largest possible envelope.
     empty_size = len(to_payload(build((), True)))
-    chunks = _chunks(items, empty_size, max_frame)
+    chunks = _chunks(items, sizes, empty_size, max_frame)
     return [build(chunk, i < len(chunks) - 1) for i, chunk in enumerate(chunks)]
 
 
@@ -78,11 +86,14 @@ def fit_history(
 
 
 def fit_roster(
-    room: str, members: Sequence[Member], max_frame: int, *, ref: Ref = None
+    room: str, members: Sequence[Member], max_frame: int, *, ref: Ref = None,
+    sizes: Sequence[int] | None = None,
 ) -> list[Roster]:
-    """``roster`` frames carrying ``members`` in order, each within ``max_frame``."""
+    """``roster`` frames carrying ``members`` in order, each within ``max_frame``
+    (``sizes``: each member's encoded length, if known)."""
     return _fit(
-        members, max_frame, lambda part, more: Roster(room, tuple(part), more=more, ref=ref)
+        members, max_frame, lambda part, more: Roster(room, tuple(part), more=more, ref=ref),
+        sizes,
     )
 
 

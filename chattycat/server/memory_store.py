@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from chattycat.errors import StoreError
 from chattycat.protocol.messages import Message
-from chattycat.server.effects import Append, StoredSession, WriteBatch
+from chattycat.server.effects import Append, StoredAccount, StoredSession, WriteBatch
 from chattycat.server.store import SyncStore
 
 __all__ = ["MemoryStore"]
@@ -27,6 +27,7 @@ class MemoryStore(SyncStore):
         self._seqs: dict[str, list[int]] = {}  # parallel to _messages, for bisect
         self._last_seq: dict[str, int] = {}
         self._sessions: dict[str, StoredSession] = {}
+        self._accounts: dict[str, StoredAccount] = {}
         # (session, room) -> that session's messages with an id, oldest first.
         self._with_ids: dict[tuple[str, str], list[Message]] = {}
         self._transaction: list[tuple[str, object]] = []
@@ -44,6 +45,14 @@ class MemoryStore(SyncStore):
     def drop_session(self, name_key: str) -> None:
         """Forget a session, in the open transaction."""
         self._transaction.append(("drop", name_key))
+
+    def save_account(self, account: StoredAccount) -> None:
+        """Create or replace an account, in the open transaction."""
+        self._transaction.append(("save_account", account))
+
+    def drop_account(self, name_key: str) -> None:
+        """Forget an account, in the open transaction."""
+        self._transaction.append(("drop_account", name_key))
 
     def apply(self, batch: WriteBatch) -> None:
         """Check the batch's numbering first, then write it whole."""
@@ -72,6 +81,12 @@ class MemoryStore(SyncStore):
             elif kind == "save":
                 assert isinstance(item, StoredSession)
                 self._sessions[item.name_key] = item
+            elif kind == "save_account":
+                assert isinstance(item, StoredAccount)
+                self._accounts[item.name_key] = item
+            elif kind == "drop_account":
+                assert isinstance(item, str)
+                self._accounts.pop(item, None)
             else:
                 assert isinstance(item, str)
                 self._sessions.pop(item, None)
@@ -102,6 +117,10 @@ class MemoryStore(SyncStore):
     def sessions(self) -> list[StoredSession]:
         """Every stored session."""
         return list(self._sessions.values())
+
+    def accounts(self) -> list[StoredAccount]:
+        """Every account."""
+        return list(self._accounts.values())
 
     def all_messages(self, room: str) -> list[Message]:
         """Every stored message of ``room``, oldest first (for tests and tools)."""

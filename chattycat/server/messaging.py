@@ -10,7 +10,6 @@ window per session keeps a retried one from reaching its target twice.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 
 from chattycat.errors import ErrorCode, ProtocolError
@@ -26,15 +25,13 @@ from chattycat.protocol.messages import (
 from chattycat.server.directory import Directory
 from chattycat.server.effects import ConnId, Effect, LoadHistory, LoadIds, Now, Page, Read, Send
 from chattycat.server.fit import HISTORY_ENVELOPE_BYTES
-from chattycat.server.idempotence import IdWindows
+from chattycat.server.idempotence import IdWindows, SentWhisper, WhisperWindows
 from chattycat.server.ledger import Ledger
 from chattycat.server.model import Connection, Pending, RoomsConfig, User
 from chattycat.server.output import OutputQueue
 
 __all__ = ["Await", "Messaging", "Then"]
 
-# Whisper ids remembered per session, so a retried whisper is not delivered twice.
-WHISPER_WINDOW = 100
 STORE_LOST_TEXT = "the message could not be stored; send it again"
 
 # What to do with a read's answer: (connection, its user, messages, truncated).
@@ -59,7 +56,7 @@ class Messaging:
         self._directory = directory
         self._await = await_store
         self.windows = IdWindows(config.idempotence_window)
-        self._whispers: dict[str, OrderedDict[str, Whisper]] = {}  # session digest -> window
+        self.whispers = WhisperWindows()
 
     # -- say ---------------------------------------------------------------------
 
@@ -150,11 +147,14 @@ class Messaging:
     def whisper(self, conn: Connection, user: User, req: WhisperTo, now: Now) -> None:
         """A ``whisper`` to one online user; the sender gets its copy too."""
         # Keyed by session, which outlives reconnects and renames, unlike a name.
-        sent = self._whispers.setdefault(user.session_key, OrderedDict())
-        if req.id is not None and req.id in sent:
+        sent = None if req.id is None else self.whispers.get(user.session_key, req.id)
+        if sent is not None:
             # A client retrying after a reconnect: whispers are not stored, but a
             # short in-memory window keeps the retry from reaching the target twice.
-            self._out.send((conn.id,), sent[req.id])
+            # The retry carries the text; the window kept only whom and when.
+            again = Whisper(user.name, sent.to, user.color, req.text, sent.ts, req.id,
+                            req.action)
+            self._out.send((conn.id,), again)
             return
         target = self._directory.user(req.to)
         if target is None:
@@ -163,15 +163,13 @@ class Messaging:
                           req.id, req.action)
         self._check_fits(whisper)
         if req.id is not None:
-            sent[req.id] = whisper
-            if len(sent) > WHISPER_WINDOW:
-                sent.popitem(last=False)
+            self.whispers.remember(user.session_key, req.id, SentWhisper(target.name, whisper.ts))
         self._out.send(tuple(dict.fromkeys((target.conn, conn.id))), whisper)
 
     def session_over(self, digest: str) -> None:
         """A session can no longer be resumed: its windows go with it."""
         if digest:
-            self._whispers.pop(digest, None)
+            self.whispers.forget(digest)
             self.windows.forget(digest)
 
     def _check_fits(self, frame: Message | Whisper) -> None:

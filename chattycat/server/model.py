@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum, auto
 
 from chattycat._version import __version__
 from chattycat.protocol.flood import TokenBucket
 from chattycat.protocol.messages import Message, Request, name_key
+from chattycat.server.accounts import AccountMode
 from chattycat.server.effects import ConnId, Now
 from chattycat.server.sessions import secret_digest
 
@@ -39,6 +39,26 @@ class RoomsConfig:
     resume_history: int = 1000
     idempotence_window: int = 1000
     server_name: str = f"chattycat/{__version__}"
+    # Abuse limits (docs/security.md has the reasoning behind each default).
+    max_rooms_per_user: int = 100
+    # Parked sessions kept at most; past it the longest-idle one goes first.
+    max_sessions: int = 10_000
+    # ping/pong are exempt from flood control (PROTOCOL 8) but not free: their
+    # own generous bucket; a ping over it is dropped unanswered.
+    ping_rate_per_s: float = 20.0
+    ping_burst: int = 100
+    # Frames refused before a successful hello (bad hellos, other types) that
+    # a connection may send; the next one closes it.
+    max_failed_hellos: int = 5
+    # Requests held while the connection waits for the store; more are refused.
+    max_parked_requests: int = 64
+    # How long a disconnected user's name waits for its own session before
+    # anyone else may take it (PROTOCOL 7); 0: free at once.
+    name_grace_s: float = 120.0
+    # Accounts (PROTOCOL 10): open, required (operator-added only) or off.
+    accounts: AccountMode = AccountMode.OPEN
+    # A shared secret every hello must carry; None: no server password.
+    server_password: str | None = field(default=None, repr=False)
 
 
 @dataclass(eq=False, slots=True)
@@ -52,6 +72,9 @@ class User:
     rooms: dict[str, None] = field(default_factory=dict)  # an ordered set
     # What the store knows the session by (a digest: the secret is never stored).
     session_key: str = ""
+    # The registered name this session proved it owns (password or resumed
+    # session), which it may take back with nick; None: no account.
+    account: str | None = None
 
     def __post_init__(self) -> None:
         if not self.session_key:
@@ -67,6 +90,18 @@ class User:
 Parked = tuple[Request | bytes, Now]
 
 
+class ParkedQueue(list[Parked]):
+    """A connection's parked requests: a list, as most connections never park one
+    and an empty list costs a tenth of an empty deque; it stays short (the
+    machine bounds it), so taking from the front is cheap."""
+
+    __slots__ = ()
+
+    def popleft(self) -> Parked:
+        """The oldest parked request."""
+        return self.pop(0)
+
+
 @dataclass(eq=False, slots=True)
 class Connection:
     """What the server knows of one connection."""
@@ -76,12 +111,15 @@ class Connection:
     bucket: TokenBucket
     last_heard: float
     opened_at: float
+    ping_bucket: TokenBucket
     ping_sent_at: float | None = None
     user: User | None = None
     # The read this connection's current request waits for; while set, later
     # requests are parked so that they are carried out, and answered, in order.
     waiting: int | None = None
-    parked: deque[Parked] = field(default_factory=deque)
+    parked: ParkedQueue = field(default_factory=lambda: ParkedQueue())
+    failed_hellos: int = 0  # frames refused before welcome
+    address: str = ""  # the peer's address key (IPv6: its /64), for auth delays
 
 
 @dataclass(eq=False, slots=True)

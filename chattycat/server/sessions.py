@@ -41,6 +41,7 @@ class ParkedSession:
     digest: str
     color: str
     expires_at: float
+    parked_at: float = 0.0  # wall seconds; the name stays reserved for a grace period
 
 
 class SessionBook:
@@ -49,9 +50,13 @@ class SessionBook:
     Times are wall-clock seconds: a session's expiry outlives the process.
     """
 
-    def __init__(self, ttl_s: float, write: Callable[[Write], None]) -> None:
+    def __init__(self, ttl_s: float, write: Callable[[Write], None],
+                 max_parked: int = 10_000, grace_s: float = 0.0) -> None:
         self._ttl_s = ttl_s
+        self._grace_s = grace_s
         self._write = write
+        self.max_parked = max(1, max_parked)
+        # Insertion order is parking order: the first is the longest idle.
         self._parked: dict[str, ParkedSession] = {}
 
     def restore(self, stored_sessions: Iterable[StoredSession], now: float) -> None:
@@ -62,21 +67,42 @@ class SessionBook:
             start = now if stored.active else stored.seen_at
             if start + self._ttl_s > now:
                 self._parked[stored.name_key] = ParkedSession(
-                    stored.digest, stored.color, start + self._ttl_s
+                    stored.digest, stored.color, start + self._ttl_s, start
                 )
             else:
                 self._write(DropSession(stored.name_key))
+        # Oldest first, so that the bound below drops the longest idle.
+        self._parked = dict(sorted(self._parked.items(), key=lambda kv: kv[1].expires_at))
+        self._evict()
 
     def opened(self, key: str, secret: str, color: str, now: float) -> None:
         """A user is signed in with this session (new or resumed)."""
         self._parked.pop(key, None)
         self._write(SaveSession(StoredSession(key, secret_digest(secret), color, True, now)))
 
-    def park(self, key: str, secret: str, color: str, now: float) -> None:
-        """The user disconnected: keep its session for a while."""
+    def park(self, key: str, secret: str, color: str, now: float) -> list[str]:
+        """The user disconnected: keep its session for a while.
+
+        Returns the digests of sessions dropped to stay within ``max_parked``
+        (the longest idle go first), whose windows must go too.
+        """
         digest = secret_digest(secret)
-        self._parked[key] = ParkedSession(digest, color, now + self._ttl_s)
+        self._parked.pop(key, None)
+        self._parked[key] = ParkedSession(digest, color, now + self._ttl_s, now)
         self._write(SaveSession(StoredSession(key, digest, color, False, now)))
+        return self._evict()
+
+    def parked_count(self) -> int:
+        """Sessions parked now."""
+        return len(self._parked)
+
+    def _evict(self) -> list[str]:
+        evicted = []
+        while len(self._parked) > self.max_parked:
+            key = next(iter(self._parked))
+            evicted.append(self._parked.pop(key).digest)
+            self._write(DropSession(key))
+        return evicted
 
     def renamed(self, old_key: str, new_key: str, secret: str, color: str, now: float) -> str:
         """The session moves to a new name; returns the digest of a session it displaced."""
@@ -85,6 +111,23 @@ class SessionBook:
             self._write(DropSession(old_key))
         self.opened(new_key, secret, color, now)
         return displaced.digest if displaced is not None else ""
+
+    def holds(self, key: str, secret: str | None) -> bool:
+        """Whether ``secret`` is the secret of the session parked for ``key``."""
+        parked = self._parked.get(key)
+        return (parked is not None and secret is not None
+                and compare_digest(secret_digest(secret), parked.digest))
+
+    def reserved(self, key: str, secret: str | None, now: float) -> bool:
+        """Whether ``key`` is kept for its parked session, which ``secret`` is not.
+
+        For a grace period after a disconnect the name waits for its own
+        client, so that a reconnecting user is not raced for it.
+        """
+        parked = self._parked.get(key)
+        if parked is None or now - parked.parked_at >= self._grace_s:
+            return False
+        return not self.holds(key, secret)
 
     def claim(self, key: str, secret: str | None) -> tuple[ParkedSession | None, str]:
         """Take the parked session of ``key`` if ``secret`` is its secret.

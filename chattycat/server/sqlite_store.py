@@ -14,6 +14,7 @@ microseconds, and the loop pays that once per pass.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pathlib
 import sqlite3
@@ -21,12 +22,14 @@ from collections.abc import Callable
 
 from chattycat.errors import StoreError
 from chattycat.protocol.messages import Message, name_key
-from chattycat.server.effects import StoredSession
+from chattycat.server.effects import StoredAccount, StoredSession
 from chattycat.server.store import SyncStore
+
+log = logging.getLogger("chattycat.server.sqlite_store")
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_S = 5.0
 MEMORY = ":memory:"
 
@@ -79,11 +82,21 @@ def _ids_by_session_v3(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_accounts_v4(conn: sqlite3.Connection) -> None:
+    # Registered names (PROTOCOL 10). `record` is a salted scrypt record with
+    # its parameters (chattycat.server.passwords), never the password.
+    conn.execute(
+        "CREATE TABLE accounts (name_key TEXT PRIMARY KEY, name TEXT NOT NULL,"
+        " record TEXT NOT NULL, created_at REAL NOT NULL)"
+    )
+
+
 # MIGRATIONS[v] turns a schema of version v - 1 into version v.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create_v1,
     2: _add_sessions_v2,
     3: _ids_by_session_v3,
+    4: _add_accounts_v4,
 }
 
 
@@ -126,6 +139,7 @@ class SQLiteStore(SyncStore):
         try:
             self._configure()
             self._migrate()
+            self._repair_counters()
         except sqlite3.Error as exc:
             self._conn.close()
             raise self._error("cannot open", exc) from exc
@@ -195,6 +209,24 @@ class SQLiteStore(SyncStore):
             with contextlib.suppress(sqlite3.Error):  # keep the first error, not this one
                 self._conn.execute("ROLLBACK")
             raise
+
+    def _repair_counters(self) -> None:
+        # A counter behind its room's messages (an edited or half-restored
+        # file) would make every new message collide with a stored seq and be
+        # refused forever; the messages are the truth, so the counter catches up.
+        behind: list[tuple[str, int, int | None]] = self._conn.execute(
+            "SELECT m.room, MAX(m.seq), r.last_seq FROM messages m"
+            " LEFT JOIN rooms r ON r.room = m.room GROUP BY m.room"
+            " HAVING r.last_seq IS NULL OR MAX(m.seq) > r.last_seq").fetchall()
+        if not behind:
+            return
+        self._conn.executemany(  # autocommit: each row is its own small transaction
+            "INSERT INTO rooms (room, last_seq) VALUES (?, ?)"
+            " ON CONFLICT (room) DO UPDATE SET last_seq = excluded.last_seq",
+            [(room, top) for room, top, _stored in behind])
+        for room, top, stored in behind:
+            log.warning("history file %s: room %s counted up to %s but holds messages up to"
+                        " %d; counter repaired", self.path, room, stored or 0, top)
 
     def last_seq(self, room: str) -> int:
         """The highest seq ever stored in ``room`` (0 for a room never written)."""
@@ -353,6 +385,29 @@ class SQLiteStore(SyncStore):
         except sqlite3.Error as exc:
             raise self._error("cannot read", exc) from exc
         return [StoredSession(k, d, c, bool(a), t) for k, d, c, a, t in rows]
+
+    def save_account(self, account: StoredAccount) -> None:
+        """Create or replace an account, in the open transaction."""
+        self._write(
+            "INSERT INTO accounts (name_key, name, record, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (name_key) DO UPDATE SET name = excluded.name,"
+            " record = excluded.record, created_at = excluded.created_at",
+            (account.name_key, account.name, account.record, account.created_at),
+        )
+
+    def drop_account(self, name_key: str) -> None:
+        """Forget an account, in the open transaction."""
+        self._write("DELETE FROM accounts WHERE name_key = ?", (name_key,))
+
+    def accounts(self) -> list[StoredAccount]:
+        """Every account, by name."""
+        try:
+            rows = self._conn.execute(
+                "SELECT name_key, name, record, created_at FROM accounts ORDER BY name_key"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error("cannot read", exc) from exc
+        return [StoredAccount(k, n, r, t) for k, n, r, t in rows]
 
     def close(self) -> None:
         """Commit what is pending and close the file."""

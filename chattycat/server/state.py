@@ -23,13 +23,11 @@ Which request may come in which connection state is the table ``_HANDLERS``
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from hmac import compare_digest
 from typing import Any
 
 from chattycat.errors import ErrorCode, ProtocolError, RemoteProtocolError
 from chattycat.protocol.flood import TokenBucket
 from chattycat.protocol.messages import (
-    PROTOCOL_VERSION,
     Error,
     Hello,
     HistoryQuery,
@@ -41,17 +39,17 @@ from chattycat.protocol.messages import (
     Ping,
     Pong,
     Quit,
+    Register,
     Request,
     Rooms,
     Say,
-    Welcome,
     WhisperTo,
     Who,
     decode_payload,
     name_key,
     parse_request,
 )
-from chattycat.server.colors import pick_color
+from chattycat.server.accounts import Accounts
 from chattycat.server.directory import Directory
 from chattycat.server.effects import (
     Close,
@@ -70,7 +68,8 @@ from chattycat.server.ledger import Ledger
 from chattycat.server.messaging import Messaging, Then
 from chattycat.server.model import Connection, ConnState, RoomsConfig, User
 from chattycat.server.output import OutputQueue
-from chattycat.server.sessions import SessionBook, new_secret
+from chattycat.server.sessions import SessionBook
+from chattycat.server.signin import SignIn
 
 __all__ = ["ChatState", "Close", "ConnId", "ConnState", "Effect", "Now", "RoomsConfig", "Send"]
 
@@ -95,8 +94,11 @@ def _request_id(request: Request) -> str | None:
     return request.id if isinstance(request, Say | WhisperTo) else None
 
 
-class ChatState:
-    """Every rule of the protocol, as a machine from inputs to effects."""
+class ChatState(SignIn):
+    """Every rule of the protocol, as a machine from inputs to effects.
+
+    Signing in (hello, accounts, register, password work) is in :mod:`.signin`.
+    """
 
     def __init__(self, config: RoomsConfig | None = None) -> None:
         self.config = config or RoomsConfig()
@@ -106,7 +108,9 @@ class ChatState:
         self._directory = Directory(self._out, self.config.max_frame)
         self._history = HistoryReplies(self._ledger, self._out, self.config.max_frame,
                                        self._is_active)
-        self._sessions = SessionBook(self.config.session_ttl_s, self._ledger.write)
+        self._sessions = SessionBook(self.config.session_ttl_s, self._ledger.write,
+                                     self.config.max_sessions, self.config.name_grace_s)
+        self._accounts = Accounts(self.config.accounts, self.config.server_password)
         self._messaging = Messaging(self.config, self._ledger, self._out, self._directory,
                                     self._await)
         # Reads whose answer a request waits for: read -> (connection, request, then).
@@ -119,14 +123,18 @@ class ChatState:
         """Take back the counters and sessions the store holds (call once, at start)."""
         self._ledger.restore(stored.last_seqs)
         self._sessions.restore(stored.sessions, now.wall)
+        self._accounts.restore(stored.accounts)
 
     # -- inputs: connections ------------------------------------------------------
 
-    def connect(self, conn: ConnId, now: Now) -> list[Effect]:
-        """A new connection; it has ``handshake_timeout_s`` to say ``hello``."""
-        bucket = TokenBucket(self.config.flood_rate_per_s, self.config.flood_burst, now.mono)
+    def connect(self, conn: ConnId, now: Now, address: str = "") -> list[Effect]:
+        """A new connection from ``address`` (a key: IPv6 per /64); it has
+        ``handshake_timeout_s`` to say ``hello``."""
+        config = self.config
+        bucket = TokenBucket(config.flood_rate_per_s, config.flood_burst, now.mono)
+        pings = TokenBucket(config.ping_rate_per_s, config.ping_burst, now.mono)
         self._conns[conn] = Connection(conn, ConnState.AWAITING_HELLO, bucket, now.mono,
-                                       now.mono)
+                                       now.mono, pings, address=address)
         return []
 
     def receive(self, conn_id: ConnId, request: Request, now: Now) -> list[Effect]:
@@ -136,7 +144,7 @@ class ChatState:
             return []
         self._heard(conn, now)
         if conn.waiting is not None:
-            conn.parked.append((request, now))
+            self._park(conn, request, now)
         else:
             self._handle(conn, request, now)
         return self._flush()
@@ -148,7 +156,7 @@ class ChatState:
             return []
         self._heard(conn, now)
         if conn.waiting is not None:
-            conn.parked.append((payload, now))
+            self._park(conn, payload, now)
         else:
             self._handle_payload(conn, payload, now)
         return self._flush()
@@ -191,6 +199,8 @@ class ChatState:
                 self._check_liveness(conn, now)
         for _key, digest in self._sessions.expire(now.wall):
             self._messaging.session_over(digest)
+        for held in self._accounts.due(now.mono):
+            self._release_held(held)
         return self._flush()
 
     def shutdown(self) -> list[Effect]:
@@ -297,6 +307,8 @@ class ChatState:
                 # The state rule comes first: before hello, any other type is refused as
                 # such, however malformed its members are.
                 exc = RemoteProtocolError(ErrorCode.HELLO_REQUIRED, "say hello first", ref=exc.ref)
+            elif kind in ("ping", "pong") and not conn.ping_bucket.allow(now.mono):
+                return  # over its own bucket: dropped, never answered without limit
             elif (
                 conn.state is ConnState.ACTIVE
                 and kind not in ("ping", "pong")
@@ -310,6 +322,16 @@ class ChatState:
         self._handle(conn, request, now)
 
     def _dispatch(self, conn: Connection, request: Request, now: Now) -> None:
+        if isinstance(request, Ping | Pong):
+            # Exempt from flood control (PROTOCOL 8), not from a bound: a ping
+            # over its own bucket is dropped, so answering costs at most that.
+            if not conn.ping_bucket.allow(now.mono):
+                return
+        elif conn.state is ConnState.ACTIVE and not conn.bucket.allow(now.mono):
+            raise _error(ErrorCode.RATE_LIMITED, "slow down: too many requests")
+        # Before welcome the bound is max_failed_hellos (see _reply_error), and
+        # new connections per address are rate-limited by the wiring: a hello
+        # is never free, yet a client's first request is never refused.
         if conn.state is ConnState.AWAITING_HELLO:
             if not isinstance(request, Hello):
                 raise _error(ErrorCode.HELLO_REQUIRED, "say hello first")
@@ -317,10 +339,19 @@ class ChatState:
             return
         user = conn.user
         assert user is not None  # an ACTIVE connection always has its user
-        if not isinstance(request, Ping | Pong) and not conn.bucket.allow(now.mono):
-            raise _error(ErrorCode.RATE_LIMITED, "slow down: too many requests")
         handler = _HANDLERS[type(request)]
         handler(self, conn, user, request, now)
+
+    def _park(self, conn: Connection, item: Request | bytes, now: Now) -> None:
+        """Hold a request while the connection waits for the store, up to a bound."""
+        if len(conn.parked) < self.config.max_parked_requests:
+            conn.parked.append((item, now))
+            return
+        # Not carried out, like any request over the flood limit.
+        ref = item.ref if isinstance(item, Request) else None
+        error = RemoteProtocolError(ErrorCode.RATE_LIMITED, "slow down: too many requests",
+                                    ref=ref)
+        self._reply_error(conn, error, None)
 
     def _heard(self, conn: Connection, now: Now) -> None:
         conn.last_heard = now.mono
@@ -365,73 +396,15 @@ class ChatState:
             else:
                 self._handle(conn, item, arrived)
 
-    # -- session ------------------------------------------------------------
-
-    def _hello(self, conn: Connection, hello: Hello, now: Now) -> None:
-        if hello.protocol != PROTOCOL_VERSION:
-            raise _error(ErrorCode.UNSUPPORTED_PROTOCOL, "this server speaks protocol 1")
-        key = name_key(hello.name)
-        holder = self._directory.user(key)
-        if holder is not None:
-            if self._session_matches(hello, holder.session):
-                self._take_over(conn, holder, hello, now)
-                return
-            raise _error(ErrorCode.NAME_TAKEN, f"the name {hello.name} is taken")
-        parked, over = self._sessions.claim(key, hello.session)
-        self._messaging.session_over(over)  # a session nobody can resume any more
-        rooms = list(hello.resume or ()) or [self.config.default_room]
-        neighbours = self._directory.colors_in(rooms)
-        if parked is not None and hello.session is not None:
-            session = hello.session
-        else:
-            session = new_secret()
-        if parked is not None and parked.color not in neighbours:
-            color = parked.color  # a returning user keeps its color when nobody near has it
-        else:
-            color = pick_color(neighbours, (u.color for u in self._directory.users()))
-        user = User(hello.name, color, session, conn.id)
-        self._directory.add(user)
-        self._sessions.opened(key, session, color, now.wall)
-        self._activate(conn, user, hello)
-        for room in rooms:
-            self._directory.enter(user, room, round(now.wall, 3))
-            self._send_room_state(conn, room, hello.resume, ref=hello.ref)
-
-    def _take_over(self, conn: Connection, user: User, hello: Hello, now: Now) -> None:
-        old = self._conns[user.conn]
-        self._reply_error(old, _error(ErrorCode.REPLACED, "you signed in elsewhere"), None)
-        self._out.close(old.id)
-        old.state, old.user = ConnState.CLOSED, None
-        old.parked.clear()
-        self._directory.move(user, conn.id)
-        self._activate(conn, user, hello)
-        wanted = list(hello.resume or ()) or list(user.rooms)
-        for room in [r for r in user.rooms if r not in wanted]:
-            self._directory.leave(user, room, "part", include_self=True)
-        for room in wanted:
-            if room not in user.rooms:
-                self._directory.enter(user, room, round(now.wall, 3))
-            self._send_room_state(conn, room, hello.resume, ref=hello.ref)
-
-    def _activate(self, conn: Connection, user: User, hello: Hello) -> None:
-        conn.state, conn.user = ConnState.ACTIVE, user
-        heartbeat = self.config.heartbeat_s
-        welcome = Welcome(
-            user.name, user.color, user.session, self.config.server_name, self.config.max_frame,
-            int(heartbeat) if heartbeat == int(heartbeat) else heartbeat, ref=hello.ref,
-        )
-        self._out.send((conn.id,), welcome)
-
-    @staticmethod
-    def _session_matches(hello: Hello, session: str) -> bool:
-        return hello.session is not None and compare_digest(hello.session, session)
+    # -- leaving ------------------------------------------------------------
 
     def _end(self, conn: Connection, reason: str, *, now: Now, close: bool = True) -> None:
         """Take a connection out of the chat: its rooms see it leave, its session is parked."""
         user = conn.user
         if user is not None:
             self._directory.remove(user, reason)
-            self._sessions.park(user.key, user.session, user.color, now.wall)
+            for digest in self._sessions.park(user.key, user.session, user.color, now.wall):
+                self._messaging.session_over(digest)  # evicted: the longest idle
         conn.state, conn.user = ConnState.CLOSED, None
         conn.parked.clear()
         if close:
@@ -460,6 +433,9 @@ class ChatState:
 
     def _on_join(self, conn: Connection, user: User, req: Join, now: Now) -> None:
         if req.room not in user.rooms:
+            if len(user.rooms) >= self.config.max_rooms_per_user:
+                raise _error(ErrorCode.BAD_REQUEST,
+                             f"you are in {len(user.rooms)} rooms, this server's limit")
             self._directory.enter(user, req.room, round(now.wall, 3))
         self._send_room_state(conn, req.room, None, req.ref)
 
@@ -506,8 +482,8 @@ class ChatState:
 
     def _on_nick(self, conn: Connection, user: User, req: Nick, now: Now) -> None:
         new_key, old_key = name_key(req.name), user.key
-        if new_key != old_key and self._directory.user(new_key) is not None:
-            raise _error(ErrorCode.NAME_TAKEN, f"the name {req.name} is taken")
+        if new_key != old_key:
+            self._check_nick(user, req.name, new_key, now)
         self._directory.rename(user, req.name)
         displaced = self._sessions.renamed(old_key, new_key, user.session, user.color, now.wall)
         self._messaging.session_over(displaced)
@@ -532,6 +508,14 @@ class ChatState:
         if exc.ref is None and request_id is not None:
             exc.ref = request_id  # PROTOCOL 8: rate_limited carries the request's ref/id
         self._out.send((conn.id,), Error.from_exception(exc, request_id))
+        if conn.state is ConnState.AWAITING_HELLO:
+            # Before hello nothing is flood-controlled by a user's bucket alone:
+            # a few failures are a typo or a taken name, more are not a client.
+            conn.failed_hellos += 1
+            if conn.failed_hellos > self.config.max_failed_hellos:
+                conn.state = ConnState.CLOSED
+                conn.parked.clear()
+                self._out.close(conn.id)
 
     def _flush(self) -> list[Effect]:
         return self._out.take()
@@ -551,4 +535,5 @@ _HANDLERS: dict[type[Request], _Handler] = {
     Ping: ChatState._on_ping,
     Pong: ChatState._on_pong,
     Quit: ChatState._on_quit,
+    Register: ChatState._on_register,
 }

@@ -30,12 +30,15 @@ from chattycat.errors import StoreError
 from chattycat.protocol.messages import Message
 from chattycat.server.effects import (
     Append,
+    DropAccount,
     DropSession,
     LoadHistory,
     LoadIds,
     Page,
     Read,
+    SaveAccount,
     SaveSession,
+    StoredAccount,
     StoredSession,
     StoredState,
     WriteBatch,
@@ -45,6 +48,7 @@ __all__ = [
     "HistoryStore",
     "ReadDone",
     "ReadResult",
+    "StoredAccount",
     "StoredSession",
     "SyncStore",
     "WriteDone",
@@ -69,7 +73,7 @@ class HistoryStore(Protocol):
     """Where messages and sessions are kept, as the server's wiring uses it."""
 
     def load_state(self) -> StoredState:
-        """Room counters and sessions, once at start (may block; raises StoreError)."""
+        """Room counters, sessions and accounts, once at start (may block; raises StoreError)."""
         ...
 
     def submit(self, batch: WriteBatch, done: WriteDone) -> None:
@@ -114,6 +118,21 @@ class SyncStore(ABC):
         raise NotImplementedError
 
     @abstractmethod
+    def save_account(self, account: StoredAccount) -> None:
+        """Create or replace an account, in the open transaction."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def drop_account(self, name_key: str) -> None:
+        """Forget an account, in the open transaction."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def accounts(self) -> list[StoredAccount]:
+        """Every account."""
+        raise NotImplementedError
+
+    @abstractmethod
     def commit(self) -> None:
         """Make the open transaction durable (or roll it back and raise StoreError)."""
         raise NotImplementedError
@@ -150,8 +169,8 @@ class SyncStore(ABC):
     # -- the HistoryStore interface ------------------------------------------------
 
     def load_state(self) -> StoredState:
-        """Room counters and sessions."""
-        return StoredState(self.last_seqs(), tuple(self.sessions()))
+        """Room counters, sessions and accounts."""
+        return StoredState(self.last_seqs(), tuple(self.sessions()), tuple(self.accounts()))
 
     def submit(self, batch: WriteBatch, done: WriteDone) -> None:
         """Write and commit ``batch`` in one transaction."""
@@ -171,6 +190,10 @@ class SyncStore(ABC):
                 self.save_session(write.session)
             elif isinstance(write, DropSession):
                 self.drop_session(write.name_key)
+            elif isinstance(write, SaveAccount):
+                self.save_account(write.account)
+            elif isinstance(write, DropAccount):
+                self.drop_account(write.name_key)
         self.commit()
 
     def fetch(self, read: Read, done: ReadDone) -> None:

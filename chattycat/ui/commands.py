@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chattycat.protocol.messages import MAX_HISTORY_LIMIT, MAX_TEXT_CHARS
 from chattycat.protocol.names import NAME_RULE, ROOM_RULE, is_valid_name, is_valid_room
@@ -34,6 +34,7 @@ __all__ = [
     "NickCmd",
     "PartRoom",
     "QuitCmd",
+    "RegisterCmd",
     "SayText",
     "SwitchRoom",
     "WhoCmd",
@@ -131,13 +132,20 @@ class Hint:
 
 
 @dataclass(frozen=True, slots=True)
+class RegisterCmd:
+    """``/register [PASSWORD]``: register one's name; without it, the next line is the password."""
+
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Ignore:
     """Nothing to do (an empty line)."""
 
 
 Command = (
     SayText | Me | Msg | JoinRoom | PartRoom | SwitchRoom | NickCmd | WhoCmd | ListRooms
-    | HistoryCmd | QuitCmd | Help | Hint | Ignore
+    | HistoryCmd | QuitCmd | Help | Hint | Ignore | RegisterCmd
 )
 
 # name -> (usage, one-line description); also the source of /help and Tab completion.
@@ -148,6 +156,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "msg": ("/msg NAME TEXT", "whisper to one user"),
     "me": ("/me TEXT", "emote: '* you TEXT'"),
     "nick": ("/nick NAME", "change your name"),
+    "register": ("/register", "register your name with a password (asked next, hidden)"),
     "who": ("/who [ROOM]", "who is in a room"),
     "rooms": ("/rooms", "list the rooms that have members"),
     "history": ("/history [N]", "show N older messages of the current room"),
@@ -281,6 +290,7 @@ _PARSERS: dict[str, Callable[[str], Command]] = {
     "msg": _parse_msg,
     "me": lambda rest: _text_arg("me", rest, Me),
     "nick": _parse_nick,
+    "register": lambda rest: RegisterCmd(rest or None),
     "who": _parse_who,
     "rooms": _no_args("rooms", ListRooms()),
     "history": _parse_history,

@@ -63,6 +63,7 @@ class ClientCalls(Protocol):
     def list_rooms(self) -> None: ...
     def history(self, room: str, *, before: int | None = None, limit: int = 50) -> None: ...
     def nick(self, name: str) -> None: ...
+    def register(self, password: str) -> None: ...
 
 
 class ChatController:
@@ -99,6 +100,8 @@ class ChatController:
         self._help_extra = tuple(help_extra)
         self._note_offline = note_offline
         self._awaited: str | None = None  # made current by /join, not in a snapshot yet
+        # After a bare /register the next line is the password, not a message.
+        self.awaiting_password = False
         self._out: list[DisplayLine] = []
 
     # -- the session, as the latest snapshot tells it ---------------------------------
@@ -174,7 +177,11 @@ class ChatController:
 
     def submit(self, line: str) -> list[DisplayLine]:
         """Act on one typed line (a message or a /command); the lines to show about it."""
-        command = cmd.parse_line(line)
+        command: Any = cmd.parse_line(line)
+        if self.awaiting_password:
+            # Never parsed as a command, never echoed: an empty line cancels.
+            self.awaiting_password = False
+            command = cmd.RegisterCmd(line) if line else cmd.Hint("/register cancelled")
         handler = _COMMANDS.get(type(command))
         if handler is not None:
             try:
@@ -246,6 +253,14 @@ class ChatController:
     def _nick(self, command: cmd.NickCmd) -> None:
         self.client.nick(command.name)
 
+    def _register(self, command: cmd.RegisterCmd) -> None:
+        if command.password is None:
+            self.awaiting_password = True
+            self._info("type the password for your name on the next line (empty: cancel)")
+            return
+        self.client.register(command.password)
+        self._info(f"registering {self.me}...")
+
     def _who(self, command: cmd.WhoCmd) -> None:
         room = command.room or self._need_room()
         if room is not None:
@@ -286,6 +301,7 @@ _COMMANDS: dict[type[Any], Callable[[ChatController, Any], None]] = {
     cmd.PartRoom: ChatController._part,
     cmd.SwitchRoom: ChatController._switch,
     cmd.NickCmd: ChatController._nick,
+    cmd.RegisterCmd: ChatController._register,
     cmd.WhoCmd: ChatController._who,
     cmd.ListRooms: ChatController._list_rooms,
     cmd.HistoryCmd: ChatController._history,

@@ -38,6 +38,7 @@ from chattycat.protocol.messages import (
     Message,
     Notice,
     Parted,
+    Registered,
     Renamed,
     RoomList,
     Roster,
@@ -187,6 +188,7 @@ class EventDescriber:
             RoomList: self._room_list,
             Renamed: self._renamed,
             Notice: self._notice,
+            Registered: self._registered,
             Error: self._error,
             Connected: self._connected,
             ConnectionLost: self._connection_lost,
@@ -319,6 +321,10 @@ class EventDescriber:
 
     def _notice(self, n: Notice, me: str) -> list[DisplayLine]:
         return [self._line(_Builder().add(f"notice {n.code}: {n.text}", Role.NOTICE))]
+
+    def _registered(self, r: Registered, me: str) -> list[DisplayLine]:
+        line = _Builder().name(r.name).add(" is registered: sign in with its password", Role.INFO)
+        return [self._line(line)]
 
     def _error(self, e: Error, me: str) -> list[DisplayLine]:
         return [self._line(_Builder().add(f"error {e.code}: {e.message}", Role.ERROR))]

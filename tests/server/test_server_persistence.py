@@ -17,7 +17,8 @@ from chattycat.server.sqlite_store import SQLiteStore
 from tests.conftest import StartInProcess, StartServer
 from tests.wire import ConnectionClosed, Frame, WireClient
 
-QUIET = ("--flood-rate", "0", "--heartbeat", "0")
+# No name grace: these tests sign in again without a session right after a restart.
+QUIET = ("--flood-rate", "0", "--heartbeat", "0", "--name-grace", "0")
 
 
 def ack(client: WireClient, room: str, text: str, **extra: Any) -> Frame:

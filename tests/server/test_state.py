@@ -71,6 +71,9 @@ class Chat:
         self.now = START
         self.sessions: dict[str, str] = {}
 
+    def config_grace(self) -> float:
+        return self.state.config.name_grace_s
+
     def send(self, conn: ConnId, request: Request | dict[str, Any]) -> list[Effect]:
         if isinstance(request, dict):
             request = parse_request(request)
@@ -636,6 +639,7 @@ def test_a_fresh_hello_for_a_parked_name_ends_that_sessions_window(chat: Chat) -
     chat.sign_in(1, "alice")
     chat.say(1, "lobby", "hi", id="c-1")
     chat.state.disconnected(1, START)
+    chat.now = START + chat.config_grace()  # past the name's grace period
     chat.sign_in(2, "alice")  # no session: a new one, and the old one is over
     assert seqs(messages_in(chat.say(2, "lobby", "hi", id="c-1"))) == [2]
     assert list(chat.state.machine._messaging.windows._windows) == [

@@ -93,5 +93,8 @@ class FakeClient:
     def nick(self, name: str) -> None:
         self._record("nick", name)
 
+    def register(self, password: str) -> None:
+        self._record("register", password)
+
     def quit(self, reason: str | None = None) -> None:
         self._record("quit", reason)

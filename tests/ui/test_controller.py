@@ -343,3 +343,36 @@ def test_me_follows_the_welcome() -> None:
 def test_events_are_described() -> None:
     controller, _, _ = make("lobby")
     assert texts(controller.handle(Joined("lobby", "bob", RED, TS))) == ["\u2192 bob joined #lobby"]
+
+
+# -- /register ----------------------------------------------------------------------------
+
+
+def test_register_with_a_password_calls_the_client() -> None:
+    controller, client, _ = make("lobby")
+    controller.submit("/register correct horse")
+    assert client.calls[-1] == ("register", "correct horse")
+
+
+def test_a_bare_register_takes_the_next_line_as_the_password_and_never_shows_it() -> None:
+    controller, client, _ = make("lobby")
+    controller.submit("/register")
+    assert controller.awaiting_password
+    lines = controller.submit("/join not-a-command")
+    assert client.calls[-1] == ("register", "/join not-a-command")
+    assert not controller.awaiting_password
+    assert all("not-a-command" not in text for text in texts(lines))
+
+
+def test_an_empty_line_cancels_a_bare_register() -> None:
+    controller, client, _ = make("lobby")
+    controller.submit("/register")
+    assert only_error(controller.submit("")) == "/register cancelled"
+    assert not any(call[0] == "register" for call in client.calls)
+
+
+def test_a_short_password_is_one_error_line() -> None:
+    controller, client, _ = make("lobby")
+    client.fail = ValueError("a password has 8 to 1024 characters")
+    assert only_error(controller.submit("/register short")) == (
+        "a password has 8 to 1024 characters")

@@ -17,6 +17,7 @@ from chattycat.protocol.messages import (
     Message,
     Notice,
     Parted,
+    Registered,
     Renamed,
     RoomInfo,
     RoomList,
@@ -281,3 +282,8 @@ def test_network_text_is_sanitized_in_every_line() -> None:
             assert not [s.text for s in framed if RAW_CONTROL.search(s.text)], event
             assert all(s.color in (None, RED) for s in framed)  # msg() is RED
     assert "\u241b[2J" in one(Notice("n", EVIL)).text  # shown, inert
+
+
+def test_registered_says_the_name_is_an_account_now() -> None:
+    line = one(Registered("alice"))
+    assert line.text == "alice is registered: sign in with its password"

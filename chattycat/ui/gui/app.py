@@ -110,6 +110,9 @@ class _LoopThreadClient:
     def nick(self, name: str) -> None:
         self._call(functools.partial(self._client.nick, name))
 
+    def register(self, password: str) -> None:
+        self._call(functools.partial(self._client.register, password))
+
     def quit(self, reason: str | None = None) -> None:
         self._call(functools.partial(self._client.quit, reason))
 
@@ -127,6 +130,8 @@ class ChatApp:
         rooms: Sequence[str] = (),
         ssl_context: SSLContext | None = None,
         server_hostname: str | None = None,
+        password: str | None = None,
+        server_password: str | None = None,
     ) -> None:
         self.root = root
         self.events: queue.SimpleQueue[ClientEvent | ActionFailed] = queue.SimpleQueue()
@@ -134,6 +139,7 @@ class ChatApp:
         self.client = Client(
             self.loop, name, host=host, port=port, rooms=rooms, ssl_context=ssl_context,
             server_hostname=server_hostname, on_event=self.events.put,
+            password=password, server_password=server_password,
         )
         actions = _LoopThreadClient(self.loop, self.client, self.events.put)
         self.model = ChatModel(actions, name, rooms=tuple(rooms))
@@ -316,6 +322,8 @@ class ChatApp:
     def send_line(self, line: str) -> None:
         """Act on a line as if typed into the entry and sent with Enter."""
         self.model.submit(line)
+        # After a bare /register the next line is a password: masked in the entry.
+        self.entry.configure(show="*" if self.model.controller.awaiting_password else "")
         self.refresh()
         if self.model.quitting and self._quit_deadline is None:
             self._begin_shutdown()
@@ -408,6 +416,8 @@ def run_gui(
     rooms: Sequence[str],
     ssl_context: SSLContext | None,
     server_hostname: str | None,
+    password: str | None = None,
+    server_password: str | None = None,
 ) -> int:
     """Open the chat window and run until it is closed; returns the exit code.
 
@@ -416,7 +426,8 @@ def run_gui(
     root = tk.Tk()
     try:
         app = ChatApp(root, name=name, host=host, port=port, rooms=rooms,
-                      ssl_context=ssl_context, server_hostname=server_hostname)
+                      ssl_context=ssl_context, server_hostname=server_hostname,
+                      password=password, server_password=server_password)
     except BaseException:
         root.destroy()
         raise

@@ -229,6 +229,8 @@ class InteractiveSession:
 
     def _submit(self, line: str) -> None:
         self.show(self.controller.submit(line))
+        # After a bare /register the next line is a password: masked, not in history.
+        self.editor.secret = self.controller.awaiting_password
         self._refresh_prompt()  # the line may have switched rooms
 
     def _on_resize(self) -> None:
@@ -275,6 +277,8 @@ class InteractiveSession:
         room = self.current_room or "no room"
         status = self._status()
         self.screen.prompt = f"[{room} \u00b7 {status}]> " if status else f"[{room}]> "
+        if self.controller.awaiting_password:
+            self.screen.prompt = f"[password for {self.controller.me}]> "
 
     def _status(self) -> str:
         if self._phase is _Phase.QUITTING:

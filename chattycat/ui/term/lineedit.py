@@ -125,6 +125,9 @@ class LineEditor:
         self._buffer = ""
         self._cursor = 0
         self._complete = complete
+        # A password being typed: shown as one '*' per character, never kept
+        # in the history.
+        self.secret = False
         self._history: deque[str] = deque(maxlen=max(history_size, 0))
         # While browsing history: a scratch copy of the history plus the
         # in-progress line as the last entry, so edits survive Up/Down like in
@@ -300,7 +303,8 @@ class LineEditor:
 
     def _enter(self) -> None:
         line = self._buffer
-        self.add_history(line)
+        if not self.secret:
+            self.add_history(line)
         self.clear()
         self._events.append(Submit(line))
 
@@ -363,12 +367,13 @@ class LineEditor:
         it scrolls so the cursor stays on screen; the prompt scrolls away too.
         """
         prompt = _printable(prompt)
-        full = prompt + self._buffer
+        buffer = "*" * len(self._buffer) if self.secret else self._buffer
+        full = prompt + buffer
         # Whole clusters: edges[k] is where cluster k starts in ``full``. The
         # prompt and the buffer are segmented apart so that the buffer's
         # start is a boundary the cursor can sit on; the client's prompt
         # ends in a space, after which the two measure the same either way.
-        edges = [*boundaries(prompt), *(len(prompt) + b for b in boundaries(self._buffer)[1:])]
+        edges = [*boundaries(prompt), *(len(prompt) + b for b in boundaries(buffer)[1:])]
         widths = [cluster_width(full[a:b]) for a, b in itertools.pairwise(edges)]
         avail = max(width - 1, 0)
         cursor_at = bisect.bisect_right(edges, len(prompt) + self._cursor) - 1

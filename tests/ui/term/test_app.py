@@ -488,3 +488,18 @@ def test_quitting_online_or_with_nothing_unsent_does_not_ask(
     client.unsent = 3  # online: the messages are on their way
     ui.ask_to_quit()
     assert client.calls == [("quit", None)]
+
+
+def test_register_asks_for_the_password_masked_and_out_of_the_history(
+    session: tuple[InteractiveSession, FakeClient, int],
+) -> None:
+    ui, client, read_end = session
+    client.arrive(me_joined("lobby"))
+    ui._on_keys(b"/register\r")
+    assert ui.editor.secret and ui.screen.prompt == "[password for alice]> "
+    ui._on_keys(b"hunter2hunter2")
+    assert "hunter2" not in screen_text(read_end)  # drawn as stars
+    ui._on_keys(b"\r")
+    assert client.calls[-1] == ("register", "hunter2hunter2")
+    assert not ui.editor.secret and ui.screen.prompt == "[lobby]> "
+    assert ui.editor.history == ("/register",)

@@ -590,3 +590,18 @@ def test_backspace_after_typing_a_cluster_restores_the_line(
     assert state(editor) == (before, at)
     editor.feed(cluster.encode() + LEFT + DELETE)
     assert state(editor) == (before, at)
+
+
+# -- secret input -------------------------------------------------------------
+
+
+def test_a_secret_line_is_masked_and_kept_out_of_the_history() -> None:
+    editor = LineEditor()
+    editor.secret = True
+    events = editor.feed(b"hunter22\r")
+    assert events == [Submit("hunter22")]
+    assert editor.history == ()
+    editor.feed(b"abc")
+    assert editor.render("> ", 40).visible == "> ***"
+    editor.secret = False
+    assert editor.render("> ", 40).visible == "> abc"
