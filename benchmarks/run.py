@@ -14,15 +14,18 @@ PID. Three runs per scenario and server; the medians go to stdout and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import platform
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -93,16 +96,42 @@ def plan(chosen: set[str], kinds: Sequence[str]) -> list[tuple[str, list[str]]]:
 
 def run_all(ctx: Context, steps: list[tuple[str, list[str]]], runs: int,
             notes: list[str]) -> list[dict[str, Any]]:
-    """Every run; servers interleaved within a repetition so that noise hits all alike."""
+    """Every run; servers interleaved within a repetition so that noise hits all alike.
+
+    SIGINT or SIGTERM ends the runs early: what was measured so far is kept.
+    """
     rows: list[dict[str, Any]] = []
-    for scenario, kinds in steps:
-        for run in range(1, runs + 1):
-            for kind in kinds:
-                rows += _one(ctx, scenario, kind, run, notes, traced=False)
-        if ctx.strace and scenario in TRACED:
-            for kind in kinds:
-                rows += _one(ctx, scenario, kind, 1, notes, traced=True)
+    try:
+        for scenario, kinds in steps:
+            for run in range(1, runs + 1):
+                for kind in kinds:
+                    rows += _one(ctx, scenario, kind, run, notes, traced=False)
+            if ctx.strace and scenario in TRACED:
+                for kind in kinds:
+                    rows += _one(ctx, scenario, kind, 1, notes, traced=True)
+    except KeyboardInterrupt:
+        notes.append(f"interrupted after {len(rows)} runs: the tables show those alone")
+        print(f"  {notes[-1]}", file=sys.stderr, flush=True)
     return rows
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds through every finally: loadgens and servers stop
+
+
+@contextlib.contextmanager
+def machine_lock(wait: bool) -> Iterator[None]:
+    """One full run at a time on this machine: two would share the cores and both be wrong."""
+    path = os.path.join(tempfile.gettempdir(), "chattycat-benchmark.lock")
+    with open(path, "a+") as lock:
+        if wait:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print("another full benchmark run is going on: waiting for it to end",
+                      file=sys.stderr, flush=True)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _one(ctx: Context, scenario: str, kind: str, run: int, notes: list[str],
@@ -208,6 +237,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render:
         return render(args.render)
+    signal.signal(signal.SIGTERM, _interrupt)
+    with machine_lock(wait=not args.quick):  # a smoke test's figures do not matter
+        return measure_all(args)
+
+
+def measure_all(args: argparse.Namespace) -> int:
+    """Measure, print the tables, and write them (see --out)."""
     chosen, kinds = set(args.only or "ABCDEFG"), list(args.kinds)
     nofile = raise_nofile()
     server_core, loadgen_core = pick_cores()
