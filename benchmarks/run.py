@@ -70,8 +70,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-strace", action="store_true", help="skip counting send calls")
     parser.add_argument("--no-install", action="store_true",
                         help="do not try apt-get when ngIRCd is missing")
-    parser.add_argument("--render", type=Path, metavar="JSON",
-                        help="measure nothing: rewrite the markdown beside a results.json")
+    parser.add_argument("--render", type=Path, nargs="+", metavar="JSON",
+                        help="measure nothing: redo the tables from kept runs; with several "
+                        "files, each scenario's runs come from the last file that has it")
     args = parser.parse_args(argv)
     args.kinds = [k for k in args.servers.split(",") if k]
     unknown = set(args.kinds) - set(SERVER_KINDS)
@@ -223,12 +224,27 @@ def prepare(args: argparse.Namespace, chosen: set[str], kinds: list[str], tmp: s
                    profile_dir=profile_dir(args.profile, notes))
 
 
-def render(path: Path) -> int:
-    """Rewrite results.md from the runs kept in a results.json (the tables may have changed)."""
-    saved = json.loads(path.read_text())
-    kinds = [k for k in SERVER_KINDS if any(r["server"] == k for r in saved["runs"])]
-    text = document(saved["machine"], medians(saved["runs"]), kinds, saved["notes"])
-    (path.parent / "results.md").write_text(text)
+def render(paths: Sequence[Path], out: Path | None) -> int:
+    """Redo results.md (and, from several files, a merged results.json) from kept runs."""
+    saved = [json.loads(path.read_text()) for path in paths]
+    latest = {row["scenario"]: i for i, data in enumerate(saved) for row in data["runs"]}
+    rows = [row for i, data in enumerate(saved) for row in data["runs"]
+            if latest[row["scenario"]] == i]
+    info, notes = saved[-1]["machine"], [n for data in saved for n in data["notes"]]
+    if len(saved) > 1:
+        used = [f"{''.join(sorted(s for s, j in latest.items() if j == i))} "
+                f"of {data['machine']['date']}"
+                for i, data in enumerate(saved) if i in latest.values()]
+        notes.append("scenarios merged from separate runs: " + "; ".join(used))
+    kinds = [k for k in SERVER_KINDS if any(r["server"] == k for r in rows)]
+    meds = medians(rows)
+    text = document(info, meds, kinds, notes)
+    target = out or paths[0].parent
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "results.md").write_text(text)
+    if len(saved) > 1:
+        (target / "results.json").write_text(json.dumps(
+            {"machine": info, "notes": notes, "medians": meds, "runs": rows}, indent=1) + "\n")
     print(text)
     return 0
 
@@ -236,7 +252,7 @@ def render(path: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render:
-        return render(args.render)
+        return render(args.render, args.out)
     signal.signal(signal.SIGTERM, _interrupt)
     with machine_lock(wait=not args.quick):  # a smoke test's figures do not matter
         return measure_all(args)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from chattycat.errors import StoreError
 from chattycat.protocol.messages import Message, name_key
-from chattycat.server.effects import StoredAccount, StoredSession
+from chattycat.server.effects import Append, StoredAccount, StoredSession, WriteBatch
 from chattycat.server.store import SyncStore
 
 log = logging.getLogger("chattycat.server.sqlite_store")
@@ -34,6 +34,10 @@ BUSY_TIMEOUT_S = 5.0
 MEMORY = ":memory:"
 
 _COLUMNS = "room, seq, sender, color, text, ts, client_id, action"
+_INSERT_MESSAGE = (f"INSERT INTO messages ({_COLUMNS}, sender_key, session)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_UPSERT_COUNTER = ("INSERT INTO rooms (room, last_seq) VALUES (?, ?)"
+                   " ON CONFLICT (room) DO UPDATE SET last_seq = excluded.last_seq")
 _Row = tuple[str, int, str, str, str, float, str | None, int]
 
 
@@ -244,19 +248,49 @@ class SQLiteStore(SyncStore):
         if message.seq != expected:
             raise ValueError(f"room {message.room}: seq {message.seq} added, {expected} expected")
         m = message
-        self._write(
-            f"INSERT INTO messages ({_COLUMNS}, sender_key, session)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (m.room, m.seq, m.sender, m.color, m.text, m.ts, m.id, int(m.action),
-             name_key(m.sender), session),
-        )
-        self._write(
-            "INSERT INTO rooms (room, last_seq) VALUES (?, ?)"
-            " ON CONFLICT (room) DO UPDATE SET last_seq = excluded.last_seq",
-            (m.room, m.seq),
-        )
+        self._write(_INSERT_MESSAGE, (m.room, m.seq, m.sender, m.color, m.text, m.ts, m.id,
+                                      int(m.action), name_key(m.sender), session))
+        self._write(_UPSERT_COUNTER, (m.room, m.seq))
         self._last_seq[m.room] = m.seq
         self._pending += 1
+
+    def apply(self, batch: WriteBatch) -> None:
+        """Write and commit ``batch`` in one transaction, its messages in bulk.
+
+        Per message the wiring's group commit already saves a transaction;
+        this saves the statement calls too: one ``executemany`` for the
+        batch's messages and one counter update per room, not two statements
+        per message (the difference is most of the store's share of a busy
+        server's time).
+        """
+        rows: list[tuple[object, ...]] = []
+        tops: dict[str, int] = {}
+        for write in batch.writes:
+            if isinstance(write, Append):
+                m = write.message
+                expected = tops.get(m.room, self.last_seq(m.room)) + 1
+                if m.seq != expected:
+                    raise ValueError(f"room {m.room}: seq {m.seq} added, {expected} expected")
+                rows.append((m.room, m.seq, m.sender, m.color, m.text, m.ts, m.id,
+                             int(m.action), name_key(m.sender), write.session))
+                tops[m.room] = m.seq
+        if rows:
+            self._write_many(_INSERT_MESSAGE, rows)
+            self._write_many(_UPSERT_COUNTER, list(tops.items()))
+        for write in batch.writes:
+            if not isinstance(write, Append):
+                self.apply_write(write)
+        self._last_seq.update(tops)
+        self._pending += len(rows)
+        self.commit()
+
+    def _write_many(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        try:
+            if not self._conn.in_transaction:
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise self._rollback("cannot write", exc) from exc
 
     def _write(
         self, sql: str, params: tuple[object, ...], what: str = "cannot write"

@@ -41,6 +41,7 @@ from chattycat.server.effects import (
     StoredAccount,
     StoredSession,
     StoredState,
+    Write,
     WriteBatch,
 )
 
@@ -184,17 +185,21 @@ class SyncStore(ABC):
     def apply(self, batch: WriteBatch) -> None:
         """Write and commit ``batch``; raises StoreError with nothing of it kept."""
         for write in batch.writes:
-            if isinstance(write, Append):
-                self.add(write.message, write.session)
-            elif isinstance(write, SaveSession):
-                self.save_session(write.session)
-            elif isinstance(write, DropSession):
-                self.drop_session(write.name_key)
-            elif isinstance(write, SaveAccount):
-                self.save_account(write.account)
-            elif isinstance(write, DropAccount):
-                self.drop_account(write.name_key)
+            self.apply_write(write)
         self.commit()
+
+    def apply_write(self, write: Write) -> None:
+        """Put one write into the open transaction."""
+        if isinstance(write, Append):
+            self.add(write.message, write.session)
+        elif isinstance(write, SaveSession):
+            self.save_session(write.session)
+        elif isinstance(write, DropSession):
+            self.drop_session(write.name_key)
+        elif isinstance(write, SaveAccount):
+            self.save_account(write.account)
+        elif isinstance(write, DropAccount):
+            self.drop_account(write.name_key)
 
     def fetch(self, read: Read, done: ReadDone) -> None:
         """Answer ``read`` now."""
