@@ -20,21 +20,16 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-import time
-import typing
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from chattycat.errors import ErrorCode, FrameTooLarge, ProtocolError, StoreError
+from chattycat.errors import ErrorCode, ProtocolError, StoreError
 from chattycat.net.contexts import SSLContext
-from chattycat.net.framed import FramedProtocol
 from chattycat.net.listener import Listener, listen
 from chattycat.net.loop import EventLoop, TimerHandle
 from chattycat.net.transport import Protocol as TransportProtocol
 from chattycat.net.transport import Transport
-from chattycat.protocol.framing import FrameDecoder
 from chattycat.protocol.messages import (
     Error,
     Frame,
@@ -45,23 +40,26 @@ from chattycat.protocol.messages import (
     encode,
 )
 from chattycat.server.admission import AddressLimits, LogThrottle, address_key
+from chattycat.server.config import Clock, ServerConfig, SystemClock
 from chattycat.server.effects import (
     Close,
     ConnId,
     Effect,
     HashPassword,
-    Now,
     PasswordJob,
     Read,
     Send,
     WriteBatch,
 )
-from chattycat.server.model import RoomsConfig
 from chattycat.server.passwords import PasswordWorker
 from chattycat.server.state import ChatState, ConnState
 from chattycat.server.store import HistoryStore, ReadResult
+from chattycat.server.tcp import FramedPeer, Peer
 
 __all__ = ["ChatServer", "Clock", "FramedPeer", "Peer", "ServerConfig", "SystemClock"]
+
+# (Clock, ServerConfig and the TCP door live in config.py and tcp.py; they are
+# named here too, because this is where a library user looks for them.)
 
 log = logging.getLogger("chattycat.server.app")
 
@@ -83,129 +81,8 @@ KERNEL_SEND_BUFFER_BYTES = 256 * 1024
 MAX_REPLY_ALLOWANCE_FACTOR = 4
 # Output that has not moved for this long is dropped when heartbeats are off
 # (with them, two heartbeats: see ServerConfig.stall_timeout_s).
-STALL_TIMEOUT_WITHOUT_HEARTBEAT_S = 60.0
 # Repeated refusals (server full, per-address limits) log one line per interval.
 REFUSAL_LOG_INTERVAL_S = 10.0
-
-
-class Clock(typing.Protocol):
-    """Where the server reads the time: both clocks at once."""
-
-    def now(self) -> Now:
-        """The current instant."""
-        ...
-
-
-class SystemClock:
-    """The loop's monotonic clock for deadlines, the system clock for timestamps."""
-
-    def __init__(self, loop: EventLoop) -> None:
-        self._loop = loop
-
-    def now(self) -> Now:
-        """The current instant."""
-        return Now(self._loop.time(), time.time())
-
-
-@dataclass(frozen=True, slots=True)
-class ServerConfig:
-    """Everything ``chattycat serve`` can set."""
-
-    host: str | Sequence[str] | None = None
-    port: int = 9999
-    rooms: RoomsConfig = field(default_factory=RoomsConfig)
-    max_outbuf_bytes: int = 1024 * 1024
-    max_connections: int | None = None
-    backlog: int = 1024
-    ssl_context: SSLContext | None = None
-    retain_days: float | None = None
-    # Per address (IPv6: per /64): connections, and of those not yet past hello.
-    max_per_ip: int | None = 100
-    max_unwelcomed_per_ip: int | None = 10
-    # New connections per second per address (twice as many at once); 0: no limit.
-    ip_open_rate_per_s: float = 20.0
-    # Drop a connection whose pending output has not moved for this long even
-    # while it keeps pinging; None: two heartbeats.
-    stall_timeout_s: float | None = None
-
-    def stall_timeout(self) -> float:
-        """Seconds a connection's pending output may stand still before it is dropped."""
-        if self.stall_timeout_s is not None:
-            return self.stall_timeout_s
-        heartbeat = self.rooms.heartbeat_s
-        return 2 * heartbeat if heartbeat > 0 else STALL_TIMEOUT_WITHOUT_HEARTBEAT_S
-
-
-class Peer(typing.Protocol):
-    """One client connection, through any front door, as the server sees it.
-
-    The TCP door below is one; a WebSocket or IRC door provides the same few
-    things: an id, its transport, how a frame is put on its wire, and the
-    reply allowance the server keeps for it. The door calls the server's
-    ``opened``, ``received``, ``rejected``, ``drained``, ``slow_consumer``
-    and ``closed`` as its transport reports events.
-    """
-
-    id: ConnId
-    transport: Transport | None
-    reply_allowance: int
-
-    def encode_frame(self, frame: Frame) -> bytes:
-        """``frame`` as this door's wire carries it."""
-        ...
-
-    def close(self, timeout_s: float) -> None:
-        """Close the connection the door's way (a WebSocket sends its close frame first)."""
-        ...
-
-
-class FramedPeer(FramedProtocol[FrameDecoder]):
-    """A peer of the TCP door: length-prefixed JSON frames (PROTOCOL section 1)."""
-
-    # The TCP wire is PROTOCOL's own framing: the server's one shared encoding.
-    encode_frame = staticmethod(encode)
-    __slots__ = ("id", "reply_allowance", "server")  # one per connection
-
-    def __init__(self, server: ChatServer) -> None:
-        super().__init__(FrameDecoder(server.config.rooms.max_frame))
-        self.server = server
-        self.id: ConnId = next(server.ids)
-        self.reply_allowance = 0
-
-    def connection_made(self, transport: Transport) -> None:
-        super().connection_made(transport)
-        self.server.opened(self)
-
-    def payload_received(self, payload: bytes) -> None:
-        self.server.received(self, payload)
-
-    def frame_too_large(self, length: int) -> None:
-        log.info("connection %d sent a frame of %d bytes: closing", self.id, length)
-        self.server.rejected(self, FrameTooLarge(length, self.decoder.max_frame))
-
-    def pause_writing(self) -> None:
-        # Output to this client is piling up: stop reading its requests, each of
-        # which would only add more output, until the backlog drains.
-        self.hold_reading("output")
-
-    def resume_writing(self) -> None:
-        if self.transport is not None:
-            self.server.drained(self)
-        self.release_reading("output")
-
-    def close(self, timeout_s: float) -> None:
-        if self.transport is not None:
-            self.transport.close(timeout_s=timeout_s)
-
-    def write_buffer_overflow(self) -> bool | None:
-        # The server closes it after a last slow_consumer error (best effort).
-        self.server.slow_consumer(self)
-        return True
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        if exc is not None:
-            log.debug("connection %d lost: %s", self.id, exc)
-        self.server.closed(self)
 
 
 class ChatServer:
