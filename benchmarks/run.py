@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import sqlite3
@@ -102,6 +103,7 @@ def run_all(ctx: Context, steps: list[tuple[str, list[str]]], runs: int,
     SIGINT or SIGTERM ends the runs early: what was measured so far is kept.
     """
     rows: list[dict[str, Any]] = []
+    scenario = "-"
     try:
         for scenario, kinds in steps:
             for run in range(1, runs + 1):
@@ -111,7 +113,8 @@ def run_all(ctx: Context, steps: list[tuple[str, list[str]]], runs: int,
                 for kind in kinds:
                     rows += _one(ctx, scenario, kind, 1, notes, traced=True)
     except KeyboardInterrupt:
-        notes.append(f"interrupted after {len(rows)} runs: the tables show those alone")
+        notes.append(f"interrupted during scenario {scenario}, after {len(rows)} runs: "
+                     "the tables show those alone")
         print(f"  {notes[-1]}", file=sys.stderr, flush=True)
     return rows
 
@@ -183,9 +186,10 @@ def document(info: dict[str, Any], meds: list[dict[str, Any]], kinds: Sequence[s
         parts.append("Notes:\n\n" + "\n".join(f"- {n}" for n in notes))
     smoke = " Smoke-test sizes: the targets apply to the full run only." if info["quick"] else ""
     parts += ["## Side by side", summary(meds, kinds) + ("\n\n" + smoke.strip() if smoke else ""),
-              "A figure marked ≥ was taken with the load generator above 80% of its core: "
-              "the server may do more. On IRC a message to a room of N is N-1 deliveries "
-              "(no echo to the sender), on ChattyCat N. See README.md for every column.",
+              "A figure marked ≥ or ≤ was taken with the load generator above 80% of its "
+              "core: the server may do more (a higher rate, a shorter time or latency). On IRC "
+              "a message to a room of N is N-1 deliveries (no echo to the sender), on "
+              "ChattyCat N. See README.md for every column.",
               "## Every figure", details(meds)]
     return "\n\n".join(parts) + "\n"
 
@@ -230,7 +234,8 @@ def render(paths: Sequence[Path], out: Path | None) -> int:
     latest = {row["scenario"]: i for i, data in enumerate(saved) for row in data["runs"]}
     rows = [row for i, data in enumerate(saved) for row in data["runs"]
             if latest[row["scenario"]] == i]
-    info, notes = saved[-1]["machine"], [n for data in saved for n in data["notes"]]
+    info = saved[-1]["machine"]
+    notes = [n for i, data in enumerate(saved) for n in data["notes"] if _still_true(n, i, latest)]
     if len(saved) > 1:
         used = [f"{''.join(sorted(s for s, j in latest.items() if j == i))} "
                 f"of {data['machine']['date']}"
@@ -247,6 +252,12 @@ def render(paths: Sequence[Path], out: Path | None) -> int:
             {"machine": info, "notes": notes, "medians": meds, "runs": rows}, indent=1) + "\n")
     print(text)
     return 0
+
+
+def _still_true(note: str, source: int, latest: dict[str, int]) -> bool:
+    """False for a note that a run was cut short in a scenario a later file replaced."""
+    cut = re.match(r"interrupted during scenario (\w)", note)
+    return cut is None or latest.get(cut.group(1), source) == source
 
 
 def main(argv: Sequence[str] | None = None) -> int:
