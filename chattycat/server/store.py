@@ -106,37 +106,30 @@ class SyncStore(ABC):
     @abstractmethod
     def add(self, message: Message, session: str | None = None) -> None:
         """Put ``message`` (sent by ``session``, a digest) into the open transaction."""
-        raise NotImplementedError
 
     @abstractmethod
     def save_session(self, session: StoredSession) -> None:
         """Create or replace a session, in the open transaction."""
-        raise NotImplementedError
 
     @abstractmethod
     def drop_session(self, name_key: str) -> None:
         """Forget a session, in the open transaction."""
-        raise NotImplementedError
 
     @abstractmethod
     def save_account(self, account: StoredAccount) -> None:
         """Create or replace an account, in the open transaction."""
-        raise NotImplementedError
 
     @abstractmethod
     def drop_account(self, name_key: str) -> None:
         """Forget an account, in the open transaction."""
-        raise NotImplementedError
 
     @abstractmethod
     def accounts(self) -> list[StoredAccount]:
         """Every account."""
-        raise NotImplementedError
 
     @abstractmethod
     def commit(self) -> None:
         """Make the open transaction durable (or roll it back and raise StoreError)."""
-        raise NotImplementedError
 
     @abstractmethod
     def messages_between(self, room: str, above: int, up_to: int, limit: int,
@@ -145,27 +138,22 @@ class SyncStore(ABC):
 
         ``newest`` picks the highest such seqs, otherwise the lowest.
         """
-        raise NotImplementedError
 
     @abstractmethod
     def recent_ids(self, session: str, room: str, limit: int) -> list[Message]:
         """The last ``limit`` messages with an id that ``session`` sent to ``room``."""
-        raise NotImplementedError
 
     @abstractmethod
     def delete_older(self, older_than_ts: float) -> int:
         """Delete messages older than ``older_than_ts`` and commit; returns how many."""
-        raise NotImplementedError
 
     @abstractmethod
     def last_seqs(self) -> dict[str, int]:
         """Every room's counter."""
-        raise NotImplementedError
 
     @abstractmethod
     def sessions(self) -> list[StoredSession]:
         """Every stored session."""
-        raise NotImplementedError
 
     # -- the HistoryStore interface ------------------------------------------------
 
