@@ -19,6 +19,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -60,6 +61,20 @@ def build_loadgen(tmp: str) -> tuple[Loadgen | None, str]:
 
 
 @dataclass(frozen=True)
+class Target:
+    """Where a load goes: the server's ports (clients spread evenly), its processes, and
+    processes it depends on whose CPU is reported apart (a cluster's Redis)."""
+
+    ports: Sequence[int]
+    pids: Sequence[int]
+    aux_pids: Sequence[int] = ()
+
+
+def _listed(values: Sequence[int]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+@dataclass(frozen=True)
 class LoadSpec:
     """One load: what the clients do (see loadgen.c for each option)."""
 
@@ -82,16 +97,18 @@ class LoadSpec:
     settle: float = 0.3
     per_process: int = CLIENTS_PER_PROCESS
 
-    def args(self, first: int, count: int, port: int, server_pid: int,
-             processes: int) -> list[str]:
+    def args(self, first: int, count: int, target: Target, processes: int) -> list[str]:
         concurrency = max(1, self.concurrency // processes)  # the server sees the sum
-        args = ["--proto", self.proto, "--port", str(port), "--clients", str(count),
+        args = ["--proto", self.proto, "--port", _listed(target.ports), "--clients", str(count),
                 "--first", str(first), "--total", str(self.clients), "--senders",
                 str(max(0, min(self.senders - first, count))), "--window", str(self.window),
                 "--rate", str(self.rate), "--size", str(self.size), "--warmup", str(self.warmup),
                 "--duration", str(self.duration), "--room", self.room, "--concurrency",
-                str(concurrency), "--prefix", self.prefix, "--server-pid", str(server_pid),
-                "--setup-timeout", str(self.setup_timeout), "--settle", str(self.settle)]
+                str(concurrency), "--prefix", self.prefix, "--server-pid",
+                _listed(target.pids), "--setup-timeout", str(self.setup_timeout),
+                "--settle", str(self.settle)]
+        if target.aux_pids:
+            args += ["--aux-pid", _listed(target.aux_pids)]
         flags = {"--own-rooms": self.own_rooms, "--storm": self.storm, "--track": self.track,
                  "--tls": self.tls}
         return args + [flag for flag, on in flags.items() if on]
@@ -265,10 +282,21 @@ def parse_strace(summary: str) -> dict[str, int]:
     return counts
 
 
-def run_load(loadgen: Loadgen, spec: LoadSpec, port: int, server_pid: int, core: int | None,
-             strace_out: str | None = None) -> LoadOutcome:
-    """Run one load against a server; every process is stopped before this returns."""
-    rss_before = rss_kib(server_pid)
+def _rss_sum(pids: Sequence[int]) -> int | None:
+    """The resident memory of every process of the server (None if one has gone)."""
+    sizes = [rss_kib(pid) for pid in pids]
+    return None if any(size is None for size in sizes) else sum(s for s in sizes if s)
+
+
+def run_load(loadgen: Loadgen, spec: LoadSpec, target: Target, core: int | None,
+             strace_out: str | None = None,
+             on_ready: Callable[[], None] | None = None) -> LoadOutcome:
+    """Run one load against a server; every process is stopped before this returns.
+
+    ``on_ready`` is called once every client is ready, before the measured phase.
+    """
+    server_pid = target.pids[0]
+    rss_before = _rss_sum(target.pids)
     processes = max(1, -(-spec.clients // spec.per_process))
     children: list[_Child] = []
     try:
@@ -276,14 +304,16 @@ def run_load(loadgen: Loadgen, spec: LoadSpec, port: int, server_pid: int, core:
             first = k * spec.clients // processes
             count = (k + 1) * spec.clients // processes - first
             child = _Child(subprocess.Popen(
-                [loadgen.path, *spec.args(first, count, port, server_pid, processes)],
+                [loadgen.path, *spec.args(first, count, target, processes)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 preexec_fn=child_setup(core)))
             child.start_readers()
             children.append(child)
         ready = [c.wait_for("ready", spec.setup_timeout + RESULT_GRACE_S) for c in children]
         time.sleep(0.05)
-        rss_after = rss_kib(server_pid)
+        rss_after = _rss_sum(target.pids)
+        if on_ready is not None:
+            on_ready()
         tracer = Strace(server_pid, core, strace_out) if strace_out else None
         for child in children:
             child.send("go")

@@ -35,6 +35,12 @@
  * cases every copy received counts as a delivery; on IRC a message to a room of
  * N has N-1 copies (the sender's own is not sent), on ChattyCat N.
  *
+ * Several servers (--port P1,P2,...): client k connects to the (k mod n)-th
+ * port, so clients and senders are spread evenly over the nodes of a cluster.
+ * --server-pid takes a list too (their CPU times are summed: every process of
+ * the server side), and --aux-pid names processes whose CPU is reported apart
+ * (aux_cpu_s: the Redis a cluster shares).
+ *
  * Paced sending (--rate R): the senders share R messages a second, round
  * robin, whatever comes back; used to measure latency below saturation.
  *
@@ -85,6 +91,8 @@
 #define MAX_CONNECT_ATTEMPTS 5
 #define OUTBUF_SKIP_BYTES (1 << 20) /* paced mode: skip a sender this far behind */
 #define ERRORS_SHOWN 5
+#define MAX_PORTS 64
+#define MAX_PIDS 64
 
 enum { CHATTY, IRC };
 enum { ST_NEW, ST_CONNECTING, ST_REGISTERING, ST_READY, ST_CLOSED };
@@ -113,13 +121,13 @@ static struct {
     int concurrency, track;
     double rate, duration, warmup, setup_timeout, settle;
     const char *host, *room, *prefix;
-    int port;
-    long server_pid;
+    int port, ports[MAX_PORTS], n_ports, n_server_pids, n_aux_pids;
+    long server_pids[MAX_PIDS], aux_pids[MAX_PIDS];
 } opt = {
     .proto = CHATTY, .clients = 100, .total = 0, .senders = 10, .window = 8,
     .size = 100, .concurrency = 100, .duration = 10, .warmup = 1,
     .setup_timeout = 300, .settle = 0.3, .host = "127.0.0.1", .room = "lobby", .prefix = "u",
-    .port = 9999, .server_pid = 0,
+    .port = 9999,
 };
 
 static conn_t *conns;
@@ -133,7 +141,8 @@ static hist_t h_copy, h_all;
 static int64_t t_start, t_ready, t_go, t_w0, t_w1, t_end, t_last_rx, t_storm_ready,
     t_storm_notices;
 static uint64_t copies_total, copies_win, acks_win, sent_total, joined_total, paced_sent, errors_total;
-static double srv_cpu_w0 = -1, srv_cpu_w1 = -1, my_cpu_w0, my_cpu_w1;
+static double srv_cpu_w0 = -1, srv_cpu_w1 = -1, aux_cpu_w0 = -1, aux_cpu_w1 = -1, my_cpu_w0,
+    my_cpu_w1;
 static int copies_per_msg, sending, rlimit_nofile, errors_shown, window_opened;
 static char pad[8192];
 #ifdef WITH_TLS
@@ -177,11 +186,11 @@ static double self_cpu_s(void) {
     return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* utime + stime of the server from /proc (-1 when unknown). */
-static double server_cpu_s(void) {
+/* utime + stime of one process from /proc (-1 when unknown). */
+static double pid_cpu_s(long pid) {
     char path[64], buf[2048];
-    if (opt.server_pid <= 0) return -1;
-    snprintf(path, sizeof path, "/proc/%ld/stat", opt.server_pid);
+    if (pid <= 0) return -1;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     int fd = open(path, O_RDONLY);
     if (fd < 0) return -1;
     ssize_t n = read(fd, buf, sizeof buf - 1);
@@ -194,6 +203,36 @@ static double server_cpu_s(void) {
     /* after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The summed CPU time of a list of processes (-1 when any is unknown). */
+static double pids_cpu_s(const long *pids, int n) {
+    double sum = 0;
+    if (n == 0) return -1;
+    for (int k = 0; k < n; k++) {
+        double v = pid_cpu_s(pids[k]);
+        if (v < 0) return -1;
+        sum += v;
+    }
+    return sum;
+}
+
+static double server_cpu_s(void) { return pids_cpu_s(opt.server_pids, opt.n_server_pids); }
+
+static double aux_cpu_s(void) { return pids_cpu_s(opt.aux_pids, opt.n_aux_pids); }
+
+/* "1,2,3" into out[] (at most max); returns how many. */
+static int parse_list(const char *text, long *out, int max, const char *what) {
+    int n = 0;
+    for (const char *p = text; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || n == max) die("bad %s list: %s", what, text);
+        out[n++] = v;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') die("bad %s list: %s", what, text);
+    }
+    return n;
 }
 
 static int hbucket(uint64_t us) {
@@ -680,7 +719,8 @@ static void conn_open(int i) {
         setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind: %s", strerror(errno));
     }
-    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
+    int port = opt.ports[c->gidx % opt.n_ports]; /* clients spread evenly over the nodes */
+    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, opt.host, &dst.sin_addr) != 1) die("bad --host %s", opt.host);
     c->state = ST_CONNECTING;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)i + 1};
@@ -723,6 +763,7 @@ static void print_result(void) {
     double win = (double)(t_w1 - t_w0) / 1e9;
     double my_cpu = my_cpu_w1 - my_cpu_w0;
     double srv = srv_cpu_w0 >= 0 && srv_cpu_w1 >= 0 ? srv_cpu_w1 - srv_cpu_w0 : -1;
+    double aux = aux_cpu_w0 >= 0 && aux_cpu_w1 >= 0 ? aux_cpu_w1 - aux_cpu_w0 : -1;
     uint64_t expected = sent_total * (uint64_t)(copies_per_msg > 0 ? copies_per_msg : 0);
     int held = 0;
     for (int i = 0; i < opt.clients; i++) held += conns[i].state == ST_READY;
@@ -743,6 +784,7 @@ static void print_result(void) {
     num("all_max_ms", h_all.n ? (double)h_all.max / 1e3 : -1, 0);
     num("all_n", (double)h_all.n, 0);
     num("server_cpu_s", srv, 0);
+    num("aux_cpu_s", aux, 0);
     num("loadgen_cpu_s", my_cpu, 0);
     num("loadgen_cpu_pct", win > 0 ? 100 * my_cpu / win : -1, 0);
     num("sent", (double)sent_total, 0);
@@ -760,11 +802,13 @@ static void print_result(void) {
 static void window_open(void) {
     window_opened = 1;
     srv_cpu_w0 = server_cpu_s();
+    aux_cpu_w0 = aux_cpu_s();
     my_cpu_w0 = self_cpu_s();
 }
 
 static void window_close(int64_t now) {
     srv_cpu_w1 = server_cpu_s();
+    aux_cpu_w1 = aux_cpu_s();
     my_cpu_w1 = self_cpu_s();
     t_end = now;
 }
@@ -896,11 +940,12 @@ static int on_stdin(int64_t now) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen [--proto chatty|irc] [--tls] [--host H] [--port P]\n"
+            "usage: loadgen [--proto chatty|irc] [--tls] [--host H] [--port P[,P2...]]\n"
             "  [--clients N] [--first I] [--total T] [--room R] [--own-rooms] [--storm]\n"
             "  [--senders S] [--window W] [--rate MSGS_PER_S] [--size BYTES]\n"
             "  [--warmup S] [--duration S] [--concurrency K] [--track]\n"
-            "  [--server-pid PID] [--prefix NAME] [--setup-timeout S] [--settle S]\n");
+            "  [--server-pid PID[,PID...]] [--aux-pid PID[,PID...]] [--prefix NAME]\n"
+            "  [--setup-timeout S] [--settle S]\n");
     exit(2);
 }
 
@@ -913,14 +958,19 @@ static void parse_args(int argc, char **argv) {
         {"rate", 1, 0, 'R'},     {"size", 1, 0, 'z'},       {"warmup", 1, 0, 'W'},
         {"duration", 1, 0, 'd'}, {"concurrency", 1, 0, 'C'}, {"track", 0, 0, 'k'},
         {"server-pid", 1, 0, 'x'}, {"prefix", 1, 0, 'n'},   {"setup-timeout", 1, 0, 'u'},
-        {"settle", 1, 0, 'q'},   {0, 0, 0, 0}};
+        {"settle", 1, 0, 'q'},   {"aux-pid", 1, 0, 'a'},    {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
         case 'p': opt.proto = strcmp(optarg, "irc") == 0 ? IRC : CHATTY; break;
         case 'T': opt.tls = 1; break;
         case 'H': opt.host = optarg; break;
-        case 'P': opt.port = atoi(optarg); break;
+        case 'P': {
+            long ports[MAX_PORTS];
+            opt.n_ports = parse_list(optarg, ports, MAX_PORTS, "--port");
+            for (int k = 0; k < opt.n_ports; k++) opt.ports[k] = (int)ports[k];
+            break;
+        }
         case 'c': opt.clients = atoi(optarg); break;
         case 'f': opt.first = atoi(optarg); break;
         case 't': opt.total = atoi(optarg); break;
@@ -935,7 +985,8 @@ static void parse_args(int argc, char **argv) {
         case 'd': opt.duration = atof(optarg); break;
         case 'C': opt.concurrency = atoi(optarg); break;
         case 'k': opt.track = 1; break;
-        case 'x': opt.server_pid = atol(optarg); break;
+        case 'x': opt.n_server_pids = parse_list(optarg, opt.server_pids, MAX_PIDS, "--server-pid"); break;
+        case 'a': opt.n_aux_pids = parse_list(optarg, opt.aux_pids, MAX_PIDS, "--aux-pid"); break;
         case 'n': opt.prefix = optarg; break;
         case 'u': opt.setup_timeout = atof(optarg); break;
         case 'q': opt.settle = atof(optarg); break;
@@ -948,6 +999,7 @@ static void parse_args(int argc, char **argv) {
     if (opt.proto == IRC && opt.senders > 0 && opt.senders >= opt.clients)
         die("IRC needs a member that does not send (the witness): --senders < --clients");
     if (opt.storm) opt.senders = 0;
+    if (opt.n_ports == 0) opt.ports[opt.n_ports++] = opt.port;
     if (opt.total < opt.first + opt.clients) opt.total = opt.first + opt.clients;
 #ifndef WITH_TLS
     if (opt.tls) die("built without TLS (OpenSSL headers were missing at build time)");

@@ -7,12 +7,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from scenarios import TITLES
-from servers import SERVER_KINDS
+from servers import ALL_SERVER_KINDS, SERVER_KINDS
 from servers import TITLES as SERVER_TITLES
 
 NOT_AVERAGED = {"scenario", "server", "run", "traced", "tls", "send_calls", "lower_bound",
                 "errors", "closed", "undelivered", "failed", "complaints"}
 SUMMED = ("errors", "closed", "undelivered", "failed")
+# How a run's server was set up (cluster.py): the same in every run, kept as it is.
+SETUP = ("mode", "pinned", "redis_fsync", "aof_fs", "clients_per_process", "setup_note")
 
 
 def medians(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -31,6 +33,9 @@ def medians(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         merged: dict[str, Any] = {"scenario": scenario, "server": server, "runs": len(runs),
                                   "tls": group[0]["tls"]}
         for key in runs[0] if runs else ():
+            if key in SETUP:
+                merged[key] = runs[0][key]
+                continue
             if key in NOT_AVERAGED:
                 continue
             values = [r[key] for r in runs if isinstance(r.get(key), int | float)]
@@ -182,8 +187,8 @@ DETAIL = (
 
 def details(meds: Sequence[dict[str, Any]]) -> str:
     """Every figure of every (scenario, server), medians of the runs."""
-    order = {s: i for i, s in enumerate("ABCDEFG")}
-    kinds = {k: i for i, k in enumerate(SERVER_KINDS)}
+    order = {s: i for i, s in enumerate("ABCDEFGRST")}
+    kinds = {k: i for i, k in enumerate(ALL_SERVER_KINDS)}
     table = Table("scenario", "server", "clients", *(name for name, *_ in DETAIL),
                   "held", "storm ready / all notices (s)", "runs", "errors")
     for m in sorted(meds, key=lambda m: (order[m["scenario"]], kinds[m["server"]])):

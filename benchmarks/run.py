@@ -5,10 +5,12 @@ the asyncio-streams reference in this directory, ngIRCd) pinned to one core,
 drives it with the compiled load generator pinned to another, and stops it by
 PID. Three runs per scenario and server; the medians go to stdout and
 ``benchmarks/results.md``, every run to ``benchmarks/results.json``.
+Scenarios R-T measure ChattyCat scaled out on Redis (see cluster.py).
 
-    python benchmarks/run.py                     # the full run (about half an hour)
+    python benchmarks/run.py                     # the full run (about 35 minutes)
     python benchmarks/run.py --quick             # smoke test: small sizes, seconds
     python benchmarks/run.py --only A --only E --servers chattycat,ngircd
+    python benchmarks/run.py --only R --only S --only T --out DIR   # the cluster alone
 """
 
 from __future__ import annotations
@@ -31,10 +33,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from cluster import CLUSTER_RUN_ORDER, redis_binary
+from cluster_report import scale_out
 from harness import build_loadgen
 from report import details, medians, summary
 from scenarios import QUICK, RUN_ORDER, TRACED, Context, full_sizes, kinds_for, measure
-from servers import HERE, SERVER_KINDS, find_ngircd, make_cert, pick_cores, raise_nofile
+from servers import (
+    ALL_SERVER_KINDS,
+    CLUSTER_KINDS,
+    HERE,
+    SERVER_KINDS,
+    find_ngircd,
+    make_cert,
+    pick_cores,
+    raise_nofile,
+)
+
+SCENARIOS = "ABCDEFG" + "".join(sorted(CLUSTER_RUN_ORDER))
 
 
 def machine() -> dict[str, Any]:
@@ -57,10 +72,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: small sizes, one short run per scenario and server")
-    parser.add_argument("--only", action="append", choices=list("ABCDEFG"),
+    parser.add_argument("--only", action="append", choices=list(SCENARIOS),
                         help="scenarios to run (repeatable; default all)")
-    parser.add_argument("--servers", default=",".join(SERVER_KINDS),
-                        help=f"comma-separated subset of {','.join(SERVER_KINDS)}")
+    parser.add_argument("--servers", default=",".join(ALL_SERVER_KINDS),
+                        help=f"comma-separated subset of {','.join(ALL_SERVER_KINDS)}")
     parser.add_argument("--runs", type=int, help="runs per scenario and server (default 3)")
     parser.add_argument("--duration", type=float,
                         help="seconds measured per fan-out run (default 10; --quick 0.4)")
@@ -76,17 +91,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "files, each scenario's runs come from the last file that has it")
     args = parser.parse_args(argv)
     args.kinds = [k for k in args.servers.split(",") if k]
-    unknown = set(args.kinds) - set(SERVER_KINDS)
+    unknown = set(args.kinds) - set(ALL_SERVER_KINDS)
     if unknown:
         parser.error(f"unknown server {', '.join(sorted(unknown))}")
     return args
 
 
 def plan(chosen: set[str], kinds: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """(scenario, servers) in running order; F is read from A's two ChattyCat columns."""
+    """(scenario, servers) in running order; F is read from A's two ChattyCat columns.
+
+    The cluster's scenarios run only when some cluster server was asked for.
+    """
     steps = []
+    cluster = any(k in CLUSTER_KINDS for k in kinds)
     for scenario in RUN_ORDER:
         wanted = [k for k in kinds_for(scenario) if k in kinds]
+        if scenario in CLUSTER_RUN_ORDER and not cluster:
+            continue
         if scenario == "A" and "A" not in chosen:
             wanted = [k for k in wanted if "F" in chosen and k.startswith("chattycat")]
         elif scenario != "A" and scenario not in chosen:
@@ -185,12 +206,16 @@ def document(info: dict[str, Any], meds: list[dict[str, Any]], kinds: Sequence[s
     if notes:
         parts.append("Notes:\n\n" + "\n".join(f"- {n}" for n in notes))
     smoke = " Smoke-test sizes: the targets apply to the full run only." if info["quick"] else ""
-    parts += ["## Side by side", summary(meds, kinds) + ("\n\n" + smoke.strip() if smoke else ""),
-              "A figure marked ≥ or ≤ was taken with the load generator above 80% of its "
-              "core: the server may do more (a higher rate, a shorter time or latency). On IRC "
-              "a message to a room of N is N-1 deliveries (no echo to the sender), on "
-              "ChattyCat N. See README.md for every column.",
-              "## Every figure", details(meds)]
+    if any(m["scenario"] in "ABCDEFG" for m in meds):
+        parts += ["## Side by side", summary(meds, kinds) + ("\n\n" + smoke.strip() if smoke
+                                                              else "")]
+    parts.append("A figure marked ≥ or ≤ was taken with the load generator above 80% of its "
+                 "core: the server may do more (a higher rate, a shorter time or latency). On "
+                 "IRC a message to a room of N is N-1 deliveries (no echo to the sender), on "
+                 "ChattyCat N. See README.md for every column.")
+    if cluster := scale_out(meds):
+        parts.append(cluster)
+    parts += ["## Every figure", details(meds)]
     return "\n\n".join(parts) + "\n"
 
 
@@ -217,6 +242,13 @@ def prepare(args: argparse.Namespace, chosen: set[str], kinds: list[str], tmp: s
     if "G" in chosen and tls is None:
         notes.append("neither trustme nor openssl is available: scenario G is skipped")
         chosen.discard("G")
+    cluster = [k for k in kinds if k in CLUSTER_KINDS]
+    if cluster and chosen & set(CLUSTER_RUN_ORDER) and redis_binary() is None:
+        notes.append("redis-server is not installed (Debian package redis-server): "
+                     "scenarios R-T are skipped")
+        chosen -= set(CLUSTER_RUN_ORDER)
+        for kind in cluster:
+            kinds.remove(kind)
     strace = not (args.quick or args.no_strace) and shutil.which("strace") is not None
     if not (args.quick or args.no_strace or strace):
         notes.append("strace is not installed: frames per send call are not counted")
@@ -225,7 +257,8 @@ def prepare(args: argparse.Namespace, chosen: set[str], kinds: list[str], tmp: s
         sizes = replace(sizes, duration=args.duration)
     return Context(loadgen, sizes, tmp, info["server_core"], info["loadgen_core"], tls, ngircd,
                    reuse_servers=args.quick, strace=strace,
-                   profile_dir=profile_dir(args.profile, notes))
+                   profile_dir=profile_dir(args.profile, notes),
+                   t_kinds=tuple(k for k in kinds_for("T") if k in kinds))
 
 
 def render(paths: Sequence[Path], out: Path | None) -> int:
@@ -271,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def measure_all(args: argparse.Namespace) -> int:
     """Measure, print the tables, and write them (see --out)."""
-    chosen, kinds = set(args.only or "ABCDEFG"), list(args.kinds)
+    chosen, kinds = set(args.only or SCENARIOS), list(args.kinds)
     nofile = raise_nofile()
     server_core, loadgen_core = pick_cores()
     print(f"RLIMIT_NOFILE raised to {nofile}; server on core {server_core}, load generator "

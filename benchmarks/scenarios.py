@@ -7,6 +7,9 @@ D  join storm: clients (each alone in a room so far) all join one room at once
 E  latency at half of the server's maximum rate (A's room, A's rate from this run)
 F  A with the SQLite history file instead of :memory: (read from A's figures)
 G  A over TLS
+R  A over Redis: one --redis node and 1, 2, 4 processes      (see cluster.py)
+S  messages stored per second: SQLite, Redis everysec and always
+T  the Redis round trip's cost: :memory: and one --redis node at the same rate
 """
 
 from __future__ import annotations
@@ -18,12 +21,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness import CLIENTS_PER_PROCESS, Loadgen, LoadOutcome, LoadSpec, Profiler, run_load
-from servers import ServerProcess, TlsFiles, concurrency_of, protocol_of, start_server
+from cluster import CLUSTER_KINDS_FOR, CLUSTER_RUN_ORDER, CLUSTER_TITLES
+from harness import (
+    CLIENTS_PER_PROCESS,
+    Loadgen,
+    LoadOutcome,
+    LoadSpec,
+    Profiler,
+    Target,
+    run_load,
+)
+from servers import Server, TlsFiles, concurrency_of, protocol_of, start_server
 
 ALL_KINDS = ("chattycat", "chattycat-sqlite", "asyncio", "ngircd")
 TLS_KINDS = ("chattycat", "asyncio", "ngircd")
-RUN_ORDER = ("A", "B", "C", "D", "E", "G")  # F is A's SQLite column
+RUN_ORDER = ("A", "B", "C", "D", "E", "G", *CLUSTER_RUN_ORDER)  # F is A's SQLite column
 TRACED = ("A", "B", "G")  # fan-out scenarios whose send calls strace counts
 TRACED_DURATION_S = 3.0
 LOWER_BOUND_CPU_PCT = 80.0
@@ -35,6 +47,7 @@ TITLES = {
     "E": "latency at half the maximum rate (A's room)",
     "F": "A with the SQLite history file",
     "G": "A over TLS",
+    **CLUSTER_TITLES,
 }
 
 
@@ -57,11 +70,13 @@ class Sizes:
     settle: float = 0.3
     per_process: int = CLIENTS_PER_PROCESS
     runs: int = 3
+    s_clients: int = 10  # S: a room of this many, every one sending
+    s_window: int = 16
 
 
 QUICK = Sizes(a_clients=20, a_senders=4, b_clients=60, b_senders=2, c_clients=200,
               d_clients=60, warmup=0.1, duration=0.4, hold=0.3, storm_timeout=30.0, settle=0.1,
-              per_process=100, runs=1)  # C still spread over two load generators
+              per_process=100, runs=1, s_clients=4)  # C still spread over two load generators
 # What one process may hold: the hard descriptor limit, less room for the rest.
 IDLE_HEADROOM_FDS = 500
 IDLE_MAX_CLIENTS = 19_500
@@ -73,6 +88,8 @@ def full_sizes(nofile: int) -> Sizes:
 
 
 def kinds_for(scenario: str) -> tuple[str, ...]:
+    if scenario in CLUSTER_KINDS_FOR:
+        return CLUSTER_KINDS_FOR[scenario]
     return TLS_KINDS if scenario == "G" else ALL_KINDS
 
 
@@ -91,10 +108,12 @@ class Context:
     strace: bool
     profile_dir: str | None = None  # py-spy profiles of ChattyCat's runs go here
     a_rates: dict[str, list[float]] = field(default_factory=dict)  # messages/s in A
-    _servers: dict[tuple[str, bool], ServerProcess] = field(default_factory=dict)
+    r_rates: dict[str, list[float]] = field(default_factory=dict)  # messages/s in R
+    t_kinds: tuple[str, ...] = ()  # the servers T runs against: the slowest sets its rate
+    _servers: dict[tuple[str, bool], Server] = field(default_factory=dict)
 
     @contextlib.contextmanager
-    def server(self, kind: str, tls: bool) -> Iterator[ServerProcess]:
+    def server(self, kind: str, tls: bool) -> Iterator[Server]:
         """A fresh server per run; in the smoke test, one per kind for the whole run."""
         key = (kind, tls)
         if self.reuse_servers and key in self._servers:
@@ -136,6 +155,11 @@ def spec_for(ctx: Context, scenario: str, kind: str, run: int, traced: bool = Fa
         base = replace(base, rate=0.5 * statistics.median(ctx.a_rates[kind]))
     elif scenario == "G":
         base = replace(base, tls=True)
+    elif scenario == "S":
+        base = replace(base, clients=s.s_clients, senders=s.s_clients, window=s.s_window)
+    elif scenario == "T":
+        base = replace(base, rate=0.5 * min(statistics.median(ctx.r_rates[k])
+                                            for k in ctx.t_kinds or (kind,)))
     if traced:
         base = replace(base, duration=TRACED_DURATION_S)
     return base
@@ -146,29 +170,36 @@ def measure(ctx: Context, scenario: str, kind: str, run: int,
     """One run: start (or reuse) the server, load it, and return the figures."""
     if scenario == "E" and not ctx.a_rates.get(kind):
         calibrate(ctx, kind)
+    if scenario == "T":
+        for other in ctx.t_kinds or (kind,):
+            if not ctx.r_rates.get(other):
+                calibrate(ctx, other, "R")
     spec = spec_for(ctx, scenario, kind, run, traced)
     strace_out = os.path.join(ctx.tmp, f"strace-{scenario}-{kind}.txt") if traced else None
+    setup: dict[str, Any] = {}
     with ctx.server(kind, spec.tls) as srv:
         profiler = (Profiler(srv.pid, ctx.loadgen_core,
                              os.path.join(ctx.profile_dir, f"{scenario}-{kind}-{run}.txt"))
                     if ctx.profile_dir and kind.startswith("chattycat") and not traced else None)
         try:
-            outcome = run_load(ctx.loadgen, spec, srv.port, srv.pid, ctx.loadgen_core,
-                               strace_out)
+            target = Target(srv.ports, srv.cpu_pids(), srv.aux_pids())
+            outcome = run_load(ctx.loadgen, spec, target, ctx.loadgen_core, strace_out,
+                               on_ready=lambda: setup.update(srv.describe()))
         finally:
             if profiler is not None:
                 profiler.stop()
     row = {"scenario": scenario, "server": kind, "run": run, "traced": traced,
-           **figures(spec, outcome)}
-    if scenario == "A" and not traced and row["messages_per_s"]:
-        ctx.a_rates.setdefault(kind, []).append(row["messages_per_s"])
+           **figures(spec, outcome), **setup}
+    rates = {"A": ctx.a_rates, "R": ctx.r_rates}.get(scenario)
+    if rates is not None and not traced and row["messages_per_s"]:
+        rates.setdefault(kind, []).append(row["messages_per_s"])
     return row
 
 
-def calibrate(ctx: Context, kind: str) -> None:
-    """E without A in this run: measure A once (not recorded) for the server's max rate."""
-    measure(ctx, "A", kind, run=0)
-    ctx.a_rates.setdefault(kind, [1.0])
+def calibrate(ctx: Context, kind: str, scenario: str = "A") -> None:
+    """E without A (T without R) in this run: measure it once, not recorded, for the rate."""
+    measure(ctx, scenario, kind, run=0)
+    {"A": ctx.a_rates, "R": ctx.r_rates}[scenario].setdefault(kind, [1.0])
 
 
 def _sum(results: list[dict[str, Any]], key: str) -> float:
@@ -180,6 +211,7 @@ def figures(spec: LoadSpec, out: LoadOutcome) -> dict[str, Any]:
     first = out.results[0]
     window = first["window_s"] or 0.0
     copies, server_cpu = _sum(out.results, "copies"), first["server_cpu_s"]
+    acks, aux_cpu = _sum(out.results, "acks"), first.get("aux_cpu_s")
     loadgen_cpu = _sum(out.results, "loadgen_cpu_s")
     loadgen_pct = 100 * loadgen_cpu / window if window else None
     rss = (None if out.rss_before_kib is None or out.rss_after_kib is None
@@ -199,6 +231,10 @@ def figures(spec: LoadSpec, out: LoadOutcome) -> dict[str, Any]:
         "server_cpu_pct": 100 * server_cpu / window if server_cpu is not None and window else None,
         "cpu_us_per_delivery": (1e6 * server_cpu / copies
                                 if server_cpu is not None and copies else None),
+        "cpu_us_per_msg": (1e6 * server_cpu / acks
+                           if server_cpu is not None and acks else None),
+        "redis_cpu_pct": 100 * aux_cpu / window if aux_cpu is not None and window else None,
+        "redis_us_per_msg": 1e6 * aux_cpu / acks if aux_cpu is not None and acks else None,
         "rss_before_mib": None if out.rss_before_kib is None else out.rss_before_kib / 1024,
         "rss_after_mib": None if out.rss_after_kib is None else out.rss_after_kib / 1024,
         "rss_kib_per_conn": None if rss is None else rss / spec.clients,

@@ -3,7 +3,9 @@
 - ``chattycat serve`` with ``--db :memory:`` or a SQLite file (``--flood-rate 0``);
 - ``refserver.py``, the asyncio-streams reference speaking the same protocol;
 - ngIRCd, a C IRC server, with a generated configuration in a temporary
-  directory, run in the foreground (``ngircd -n -f CONF``).
+  directory, run in the foreground (``ngircd -n -f CONF``);
+- for the scale-out scenarios, ``chattycat serve --redis`` nodes against a
+  ``redis-server`` of their own (see ``cluster.py``).
 
 Every child gets the hard ``RLIMIT_NOFILE`` as its soft limit and is pinned to
 the server core, so that a figure is what one core of server does.
@@ -26,8 +28,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 HERE = Path(__file__).resolve().parent
+# The cores this benchmark may use, taken before run.py pins itself to one:
+# the processes of a multi-process server are spread over all of them.
+MACHINE_CORES = frozenset(os.sched_getaffinity(0))
 REPO = HERE.parent
 START_TIMEOUT_S = 20.0
 # ngIRCd takes minutes to say goodbye to 19,500 connections; nothing needs that.
@@ -39,8 +45,18 @@ NGIRCD_READY_RE = re.compile(r'Server "[^"]*" \(on "[^"]*"\) ready')
 CONNECT_CONCURRENCY = {"chattycat": 200, "asyncio": 200, "ngircd": 10}
 
 SERVER_KINDS = ("chattycat", "chattycat-sqlite", "asyncio", "ngircd")
+# Nodes of a cluster on Redis (scenarios R-T only): one node, one node with
+# Redis fsyncing every write, and --workers N processes behind one port.
+CLUSTER_KINDS = ("chattycat-redis", "chattycat-redis-always", "chattycat-redis-w1",
+                 "chattycat-redis-w2", "chattycat-redis-w4")
+ALL_SERVER_KINDS = SERVER_KINDS + CLUSTER_KINDS
 TITLES = {"chattycat": "chattycat :memory:", "chattycat-sqlite": "chattycat SQLite",
-          "asyncio": "asyncio reference", "ngircd": "ngIRCd"}
+          "asyncio": "asyncio reference", "ngircd": "ngIRCd",
+          "chattycat-redis": "chattycat --redis (1 node)",
+          "chattycat-redis-always": "chattycat --redis, durability always",
+          "chattycat-redis-w1": "chattycat --redis, 1 process",
+          "chattycat-redis-w2": "chattycat --redis --workers 2",
+          "chattycat-redis-w4": "chattycat --redis --workers 4"}
 
 
 def raise_nofile() -> int:
@@ -62,13 +78,13 @@ def pick_cores() -> tuple[int | None, int | None]:
     return (cores[0], cores[1]) if len(cores) >= 2 else (None, None)
 
 
-def child_setup(core: int | None) -> Callable[[], None]:
-    """A ``preexec_fn``: every descriptor the limit allows, and one core."""
+def child_setup(core: int | set[int] | None) -> Callable[[], None]:
+    """A ``preexec_fn``: every descriptor the limit allows, and one core (or these cores)."""
 
     def setup() -> None:
         raise_nofile()
         if core is not None:
-            os.sched_setaffinity(0, {core})
+            os.sched_setaffinity(0, {core} if isinstance(core, int) else core)
 
     return setup
 
@@ -127,10 +143,31 @@ def make_cert(directory: str) -> TlsFiles | None:
     return files
 
 
+class Server(Protocol):
+    """What a run needs of a server under test: where it listens, its processes, stop."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def ports(self) -> list[int]: ...
+
+    def cpu_pids(self) -> list[int]: ...
+
+    def aux_pids(self) -> list[int]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def stop(self) -> None: ...
+
+
 class ServerProcess:
     """A server child: its output drained by a thread, its port from the log or given."""
 
-    def __init__(self, kind: str, cmd: Sequence[str], core: int | None, *,
+    def __init__(self, kind: str, cmd: Sequence[str], core: int | set[int] | None, *,
                  ready_re: re.Pattern[str] = LISTENING_RE, port: int | None = None) -> None:
         self.kind = kind
         self.log: collections.deque[str] = collections.deque(maxlen=40)
@@ -139,7 +176,7 @@ class ServerProcess:
         self._ready = threading.Event()
         self.proc = subprocess.Popen(
             list(cmd), cwd=tempfile.gettempdir(), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_child_env(),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env(),
             preexec_fn=child_setup(core))
         self.pid = self.proc.pid
         threading.Thread(target=self._drain, daemon=True).start()
@@ -152,16 +189,37 @@ class ServerProcess:
         assert self._port is not None
         return self._port
 
+    @property
+    def ports(self) -> list[int]:
+        """Every port the load is spread over (a cluster has one per node)."""
+        return [self.port]
+
+    def cpu_pids(self) -> list[int]:
+        """The processes whose CPU time is the server's."""
+        return [self.pid]
+
+    def aux_pids(self) -> list[int]:
+        """Processes the server depends on, whose CPU is reported apart (a cluster's Redis)."""
+        return []
+
+    def describe(self) -> dict[str, Any]:
+        """How this server was set up, for its rows (see ``cluster.py``); nothing here."""
+        return {}
+
     def _drain(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.log.append(line)
-            match = self._ready_re.search(line)
-            if match and not self._ready.is_set():
-                if self._port is None:
-                    self._port = int(match.group(1))
+            if not self._ready.is_set() and self._is_ready(line):
                 self._ready.set()
         self._ready.set()  # it exited: let the waiter see that
+
+    def _is_ready(self, line: str) -> bool:
+        """Whether this log line says the server is ready (and takes its port from it)."""
+        match = self._ready_re.search(line)
+        if match and self._port is None:
+            self._port = int(match.group(1))
+        return match is not None
 
     def stop(self) -> None:
         """SIGTERM (graceful), then SIGKILL by PID if it does not exit in time."""
@@ -271,20 +329,20 @@ def chattycat_limits_off() -> tuple[str, ...]:
     """The ``serve`` options (of those above) that this checkout knows, set to 0."""
     done = subprocess.run([sys.executable, "-m", "chattycat", "serve", "--help"],
                           capture_output=True, text=True, timeout=60, cwd=tempfile.gettempdir(),
-                          env=_child_env())
+                          env=child_env())
     known = set(re.findall(r"--[a-z-]+", done.stdout))
     return tuple(part for option in CHATTYCAT_LIMITS_OFF if option[0] in known
                  for part in option)
 
 
-def _child_env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
     """The checkout's package, even where it is not installed; PYTHONPATH still first."""
     path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p)
     return os.environ | {"PYTHONPATH": path}
 
 
 def start_server(kind: str, core: int | None, tmp: str, tls: TlsFiles | None,
-                 ngircd: str | None) -> ServerProcess:
+                 ngircd: str | None) -> Server:
     """Start one server of ``kind`` (see SERVER_KINDS), TLS when ``tls`` is given."""
     tls_args = ["--tls-cert", tls.combined] if tls else []
     if kind in ("chattycat", "chattycat-sqlite"):
@@ -299,6 +357,10 @@ def start_server(kind: str, core: int | None, tmp: str, tls: TlsFiles | None,
                                     "127.0.0.1", "--port", "0", *tls_args], core)
     if kind == "ngircd" and ngircd is not None:
         return NgircdServer(ngircd, core, tls)
+    if kind in CLUSTER_KINDS:
+        from cluster import start_cluster  # it builds on this module
+
+        return start_cluster(kind, core, tmp)
     raise ValueError(f"no server {kind!r}")
 
 

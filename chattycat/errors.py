@@ -18,6 +18,9 @@ __all__ = [
     "FrameTooLarge",
     "LocalProtocolError",
     "ProtocolError",
+    "RedisConnectionError",
+    "RedisError",
+    "RedisReplyError",
     "RemoteProtocolError",
     "StoreError",
 ]
@@ -112,3 +115,31 @@ class StoreError(ChattyCatError):
 
 class ConfigError(ChattyCatError):
     """A setting given by the user cannot be used (bad TLS files, bad values)."""
+
+
+class RedisError(ChattyCatError):
+    """A Redis command did not succeed (see the two kinds below)."""
+
+
+class RedisReplyError(RedisError):
+    """Redis answered a command with an error reply (``-ERR ...``); the connection is fine.
+
+    ``message`` is the reply as Redis wrote it; ``code`` its first word
+    (``ERR``, ``WRONGTYPE``, ``NOSCRIPT``, ...), which is what a caller tests.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def code(self) -> str:
+        """The error's kind: the first word of the reply."""
+        return self.message.split(" ", 1)[0]
+
+
+class RedisConnectionError(RedisError):
+    """There is no usable connection to Redis: not up yet, lost, timed out, or closed.
+
+    A command that fails this way may or may not have been carried out.
+    """

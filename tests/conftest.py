@@ -29,6 +29,7 @@ from chattycat.server.app import ChatServer, Clock, ServerConfig
 from chattycat.server.effects import Now
 from chattycat.server.sqlite_store import SQLiteStore
 from chattycat.server.state import RoomsConfig
+from tests.redis_server import REDIS_MISSING, RedisServer, redis_binary
 from tests.wire import WireClient
 
 LISTENING_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
@@ -337,3 +338,15 @@ def chat_server(tmp_path: Path) -> Iterator[StartInProcess]:
         for client in running.clients:
             client.close()
         running.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A started redis-server (AOF on, everysec) on a free loopback port; skips without it."""
+    if redis_binary() is None:
+        pytest.skip(REDIS_MISSING)
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -40,6 +40,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from itertools import count
 
+from chattycat.client.attempts import Address, Attempts
 from chattycat.client.connection import ServerLink
 from chattycat.client.events import (
     ClientEvent,
@@ -54,7 +55,7 @@ from chattycat.client.events import (
     SessionChanged,
     Synced,
 )
-from chattycat.client.liveness import Verdict, Watchdog, retry_delay_s
+from chattycat.client.liveness import Verdict, Watchdog
 from chattycat.client.outbox import Outbox, acknowledged_ids
 from chattycat.client.session import ClientSession
 from chattycat.errors import ErrorCode, RemoteProtocolError
@@ -133,13 +134,18 @@ class Client:
         on_event: Callable[[ClientEvent], None] | None = None,
         password: str | None = None,
         server_password: str | None = None,
+        addresses: Sequence[tuple[str, int]] = (),
     ) -> None:
+        """``addresses``, if given, replaces ``host`` and ``port``: servers of one
+        service (cluster nodes) tried in turn; see :mod:`chattycat.client.attempts`.
+        """
         if not is_valid_name(name):
             raise ValueError(f"bad name {name!r}: {NAME_RULE}")
         for room in rooms:
             _check_room(room)
         self.loop = loop
-        self.host, self.port = host, port
+        self._attempts = Attempts([Address(h, p) for h, p in addresses]
+                                  or [Address(host, port)])
         self.color: str | None = None
         self.state = ClientState.IDLE
         self.retry_in_s: float | None = None
@@ -157,7 +163,6 @@ class Client:
         self._link: ServerLink | None = None
         self._connector: Connector | None = None
         self._online_link: ServerLink | None = None
-        self._attempt = 0
         # This connection's timers by purpose ("hello", "watchdog"); rescheduling
         # replaces the entry, so fired handles are not kept.
         self._timers: dict[str, TimerHandle] = {}
@@ -173,6 +178,16 @@ class Client:
         self._closing: Transport | None = None  # flushing our quit
 
     # -- read-only state -------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """The server address being tried, or connected to."""
+        return self._attempts.current.host
+
+    @property
+    def port(self) -> int:
+        """The server port being tried, or connected to."""
+        return self._attempts.current.port
 
     @property
     def name(self) -> str:
@@ -350,24 +365,27 @@ class Client:
         if link is not self._link or self.state is ClientState.CLOSED:
             return
         self._drop_link()
-        if not self._ever_welcomed:
-            where = f"{self.host}:{self.port}"
-            self._shut_down(Failed(f"cannot connect to {where}: {reason}", None), flush=False)
+        several = len(self._attempts.addresses) > 1
+        reason_shown = f"{self._attempts.current}: {reason}" if several else reason
+        step = self._attempts.failed(reason, random.uniform(0.5, 1.0))
+        if not self._ever_welcomed and step.round_failed:
+            failures = self._attempts.describe_failures()
+            self._shut_down(Failed(f"cannot connect to {failures}", None), flush=False)
             return
         self._requeue_after_loss()
-        delay = retry_delay_s(self._attempt, random.uniform(0.5, 1.0))
-        self._attempt += 1
+        # No pause before another address (a dead node costs one reconnect);
+        # a pause once every address has failed.
         self.state = ClientState.WAITING_TO_RETRY
-        self.retry_in_s = delay
-        self._retry_timer = self.loop.call_later(delay, self._retry)
-        self._emit(ConnectionLost(reason, delay))
+        self.retry_in_s = step.delay_s
+        self._retry_timer = self.loop.call_later(step.delay_s, self._retry)
+        self._emit(ConnectionLost(reason_shown, step.delay_s))
 
     def _retry(self) -> None:
         self._retry_timer = None
         if self.state is not ClientState.WAITING_TO_RETRY:
             return
         self._connect()
-        self._emit(Reconnecting(self._attempt))
+        self._emit(Reconnecting(self._attempts.attempt))
 
     def _drop_link(self) -> None:
         """Forget the current connection (aborting it) and its timers."""
@@ -461,7 +479,7 @@ class Client:
         self._cancel_timers()
         self._online_link = link
         self.state = ClientState.ONLINE
-        self._attempt = 0  # only a welcome proves the server is back
+        self._attempts.welcomed()  # only a welcome proves the server is back
         self._ever_welcomed = True
         self.color = welcome.color
         # A server that did not know our session may have restarted without

@@ -14,7 +14,7 @@ from chattycat.net.loop import EventLoop, TimerHandle
 from chattycat.net.tls import TLSEngine
 from chattycat.net.transport import Protocol, Transport, set_nodelay
 
-__all__ = ["Listener", "listen"]
+__all__ = ["Listener", "can_share_port", "listen", "reserve_port"]
 
 logger = logging.getLogger("chattycat.net.transport")
 
@@ -124,12 +124,18 @@ def listen(
     ssl_context: ssl.SSLContext | None = None,
     ssl_handshake_timeout_s: float = 10.0,
     reuse_address: bool = True,
+    reuse_port: bool = False,
 ) -> Listener:
     """Listen on ``host`` (None or "" = every interface, IPv4 and IPv6) and ``port``.
 
     Binding errors (address in use, permission denied) raise OSError right here.
-    With port 0 the OS picks a port, and every socket shares it.
+    With port 0 the OS picks a port, and every socket shares it. With
+    ``reuse_port`` other processes may listen on the same port (SO_REUSEPORT)
+    and the kernel spreads new connections among them; OSError where the
+    platform cannot share a port (see :func:`can_share_port`).
     """
+    if reuse_port and not can_share_port():
+        raise OSError(errno.ENOPROTOOPT, "this platform cannot share a listening port")
     hosts: list[str | None]
     if host is None or host == "":
         hosts = [None]
@@ -152,8 +158,8 @@ def listen(
         for family, type_, proto, _canonname, sockaddr in unique:
             bound_port = sockets[0].getsockname()[1] if sockets and port == 0 else port
             address = (sockaddr[0], bound_port, *sockaddr[2:])
-            sock = _bind_socket(family, type_, proto, address,
-                                reuse_address=reuse_address, optional=wildcard and bool(sockets))
+            sock = _bind_socket(family, type_, proto, address, reuse_address=reuse_address,
+                                reuse_port=reuse_port, optional=wildcard and bool(sockets))
             if sock is not None:
                 sock.listen(backlog)
                 sock.setblocking(False)
@@ -168,9 +174,34 @@ def listen(
                     ssl_context=ssl_context, ssl_handshake_timeout_s=ssl_handshake_timeout_s)
 
 
+def can_share_port() -> bool:
+    """Whether several processes can listen on one port here (SO_REUSEPORT)."""
+    # Windows has no SO_REUSEPORT; its SO_REUSEADDR would let any process
+    # steal the port, which is not the same thing.
+    return hasattr(socket, "SO_REUSEPORT") and sys.platform != "win32"
+
+
+def reserve_port(host: str | None, port: int = 0) -> socket.socket:
+    """A socket bound with SO_REUSEPORT but not listening: it holds a port for siblings.
+
+    Processes that later listen with ``reuse_port=True`` on the same port
+    share it; since this socket never listens, no connection is queued on it.
+    ``host`` None means the IPv4 wildcard.
+    """
+    if not can_share_port():
+        raise OSError(errno.ENOPROTOOPT, "this platform cannot share a listening port")
+    infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
+                               socket.AI_PASSIVE)
+    family, type_, proto, _canonname, sockaddr = infos[0]
+    sock = _bind_socket(family, type_, proto, sockaddr, reuse_address=True,
+                        reuse_port=True, optional=False)
+    assert sock is not None  # not optional: failures raise
+    return sock
+
+
 def _bind_socket(
     family: int, type_: int, proto: int, address: tuple[Any, ...], *,
-    reuse_address: bool, optional: bool,
+    reuse_address: bool, optional: bool, reuse_port: bool = False,
 ) -> socket.socket | None:
     """A bound socket; None if ``optional`` and the family is unavailable (IPv6 disabled)."""
     try:
@@ -184,6 +215,8 @@ def _bind_socket(
         # only skips TIME_WAIT, so a restarted server can bind at once.
         if reuse_address and sys.platform != "win32":
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             # One socket per family; without this, "::" would also grab IPv4 and
             # the IPv4 socket's bind would fail with EADDRINUSE.

@@ -146,7 +146,7 @@ class Transport:
         "__dict__", "_bytes_sent", "_close_timer", "_eof", "_flush_scheduled",
         "_handshake_timer", "_hard_limit", "_high_water", "_linger", "_loop", "_low_water",
         "_on_handshake_failed", "_overflowed", "_peername", "_pending", "_pending_bytes",
-        "_protocol", "_protocol_factory", "_protocol_paused", "_reading",
+        "_pending_shared", "_protocol", "_protocol_factory", "_protocol_paused", "_reading",
         "_reading_paused", "_sock", "_state", "_tls", "_writing",
     )
 
@@ -174,6 +174,8 @@ class Transport:
         # not hold a container each (a deque is over 600 bytes, a list 56).
         self._pending: list[bytes | memoryview] = _NO_OUTPUT
         self._pending_bytes = 0
+        # _pending is the caller's list of write_frames (copied before any change).
+        self._pending_shared = False
         self._flush_scheduled = False
         self._writing = False  # write interest registered with the loop
         self._reading = False  # read interest registered with the loop
@@ -229,20 +231,27 @@ class Transport:
         for chunk in chunks:
             self.write(chunk)
 
-    def write_frames(self, frames: Sequence[bytes]) -> None:
+    def write_frames(self, frames: list[bytes], size: int | None = None) -> None:
         """Queue whole ``bytes`` objects (immutable, so not copied) in one call.
 
-        The fan-out path: a server hands every recipient the same encoded
-        frames, so the cost per recipient is one call, whatever the count.
+        The fan-out path: a server hands every recipient the same list of
+        encoded frames, so the cost per recipient is one call, whatever the
+        count. The transport may send from ``frames`` itself, without a copy,
+        so the caller must not change the list afterwards; ``size`` is their
+        total length if the caller knows it (else it is counted here).
         """
         if self._state is not _OPEN:
             return
-        size = sum(map(len, frames))
+        if size is None:
+            size = sum(map(len, frames))
         if self._tls is not None:
             self._tls.plaintext.extend(frames)
             self._tls.plaintext_bytes += size
         else:
-            self._queue(frames)
+            if self._pending:
+                self._queue(frames)
+            else:  # the usual case: this pass's only output, sent straight from that list
+                self._pending, self._pending_shared = frames, True  # type: ignore[assignment]
             self._pending_bytes += size
         if not self._flush_scheduled:
             self._schedule_flush()
@@ -506,7 +515,7 @@ class Transport:
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled and self._state is not _CLOSED:
             self._flush_scheduled = True
-            self._loop.call_before_poll(self._flush)
+            self._loop.flush_before_poll(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -570,11 +579,18 @@ class Transport:
         return None
 
     def _queue(self, chunks: Sequence[bytes]) -> None:
-        # Never mutates _NO_OUTPUT (a tuple, so a slip would fail loudly).
+        # Never mutates _NO_OUTPUT (a tuple, so a slip would fail loudly), nor
+        # a list that write_frames took from its caller.
         if self._pending:
+            self._own_pending()
             self._pending.extend(chunks)
         else:
-            self._pending = list(chunks)
+            self._pending, self._pending_shared = list(chunks), False
+
+    def _own_pending(self) -> None:
+        """Copy a list taken from write_frames' caller before changing it."""
+        if self._pending_shared:
+            self._pending, self._pending_shared = list(self._pending), False
 
     def _send_buffers(self, buffers: Sequence[bytes | memoryview]) -> int:
         """One system call: ``sendmsg`` (scatter/gather), else ``send`` of a joined chunk."""
@@ -595,6 +611,7 @@ class Transport:
         # 50 MB buffer sent in 200 KB bites.
         self._pending_bytes -= sent
         self._bytes_sent += sent
+        self._own_pending()
         pending = self._pending
         done = 0  # whole buffers sent: removed at once below
         while sent:

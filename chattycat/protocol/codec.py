@@ -106,6 +106,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# json.loads builds a new decoder per call when given an option; this one is
+# built once (a request is decoded per frame received).
+_json_decode = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+
 def read_object(payload: bytes | JSONObject) -> JSONObject:
     """A payload (or an already decoded object) as a JSON object with a string ``type``."""
     return decode_payload(payload) if isinstance(payload, bytes) else _check_typed(payload)
@@ -114,7 +119,7 @@ def read_object(payload: bytes | JSONObject) -> JSONObject:
 def decode_payload(payload: bytes) -> JSONObject:
     """A payload's JSON object; ``bad_frame`` unless it is a UTF-8 JSON object with a type."""
     try:
-        obj = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+        obj = _json_decode(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise RemoteProtocolError(ErrorCode.BAD_FRAME, "payload is not UTF-8 JSON") from None
     return _check_typed(obj)
@@ -128,22 +133,25 @@ def _check_typed(obj: object) -> JSONObject:
     return obj
 
 
+def _unknown(kind: str) -> RemoteProtocolError:
+    shown = kind if len(kind) <= 40 else kind[:40] + "..."  # the reply must stay small
+    return RemoteProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {shown!r}")
+
+
 def parse_frame(payload: bytes | JSONObject, types: Mapping[str, FrameType]) -> Any:
     """The frame of one of ``types`` a payload holds, or RemoteProtocolError echoing its ref."""
     obj = read_object(payload)
     kind: str = obj["type"]
     frame_type = types.get(kind)
-    shown = kind if len(kind) <= 40 else kind[:40] + "..."  # the reply must stay small
-    unknown = RemoteProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {shown!r}")
     try:
         ref_value = _read_ref(obj)
     except LocalProtocolError as exc:
         # An unusable ref cannot be echoed; the error is reported without it.
         if frame_type is None:
-            raise unknown from None
+            raise _unknown(kind) from None
         raise RemoteProtocolError(exc.code, exc.message) from None
     if frame_type is None:
-        raise unknown.with_ref(ref_value)
+        raise _unknown(kind).with_ref(ref_value)
     try:
         return frame_type.from_dict(obj)
     except RemoteProtocolError as exc:

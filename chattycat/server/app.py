@@ -40,6 +40,7 @@ from chattycat.protocol.messages import (
     encode,
 )
 from chattycat.server.admission import AddressLimits, LogThrottle, address_key
+from chattycat.server.cluster.state import ClusterState
 from chattycat.server.config import Clock, ServerConfig, SystemClock
 from chattycat.server.effects import (
     Close,
@@ -52,7 +53,8 @@ from chattycat.server.effects import (
     WriteBatch,
 )
 from chattycat.server.passwords import PasswordWorker
-from chattycat.server.state import ChatState, ConnState
+from chattycat.server.redis_store import RedisStore
+from chattycat.server.state import ChatState
 from chattycat.server.store import HistoryStore, ReadResult
 from chattycat.server.tcp import FramedPeer, Peer
 
@@ -69,8 +71,23 @@ CLOSE_GRACE_S = 2.0
 SHUTDOWN_GRACE_S = 3.0
 RETENTION_INTERVAL_S = 3600.0
 SERVER_FULL_TEXT = "the server is full; try again later"
-# A run of frames for one audience: the frames, and their TCP encodings.
-_Run = tuple[list[Frame], list[bytes]]
+
+
+class _Run:
+    """Frames for one audience, in order: the frames, their TCP encodings, and
+    those encodings' total size (so no recipient has to count it again)."""
+
+    __slots__ = ("data", "frames", "size")
+
+    def __init__(self, frame: Frame, data: bytes) -> None:
+        self.frames = [frame]
+        self.data = [data]
+        self.size = len(data)
+
+    def add(self, frame: Frame, data: bytes) -> None:
+        self.frames.append(frame)
+        self.data.append(data)
+        self.size += len(data)
 # Replies a client asked for, which may be large; see ChatServer._allow_replies.
 _REPLIES_ASKED_FOR = frozenset({History, Roster, RoomList})
 # What the kernel may hold for one client beyond what the server holds
@@ -94,7 +111,12 @@ class ChatServer:
         self.store = store
         self.config = config
         self.clock: Clock = clock or SystemClock(loop)
-        self.state = ChatState(config.rooms)
+        # A node of a cluster: the same server, with the cluster's facts in Redis.
+        self.cluster = store if isinstance(store, RedisStore) else None
+        self.state: ChatState = ChatState(config.rooms)
+        if self.cluster is not None:
+            self._node_state = ClusterState(config.rooms, self.cluster.node)
+            self.state = self._node_state
         # Key derivations take ~50 ms each: never on the loop (server/passwords.py).
         self.passwords = PasswordWorker(loop.call_soon_threadsafe)
         self.ids = itertools.count(1)
@@ -123,11 +145,14 @@ class ChatServer:
     def start(self) -> list[tuple[str, int]]:
         """Load the store's state, listen and start the timers; returns the addresses."""
         self.state.restore(self.store.load_state(), self.clock.now())
+        if self.cluster is not None:
+            self.cluster.attach(self, self._node_state)
         self._listener = listen(
             self.loop, lambda: FramedPeer(self), self.config.host, self.config.port,
             backlog=self.config.backlog, ssl_context=self.config.ssl_context,
             # One --handshake-timeout covers the TLS handshake and the hello.
             ssl_handshake_timeout_s=self.config.rooms.handshake_timeout_s,
+            reuse_port=self.config.reuse_port,  # workers of one machine share the port
         )
         self._schedule_tick()
         if self.config.retain_days is not None:
@@ -149,6 +174,7 @@ class ChatServer:
             self.loop, make_peer, host, port, backlog=self.config.backlog,
             ssl_context=ssl_context,
             ssl_handshake_timeout_s=self.config.rooms.handshake_timeout_s,
+            reuse_port=self.config.reuse_port,
         )
         self._doors.append(listener)
         return listener.addresses()
@@ -225,16 +251,10 @@ class ChatServer:
     def received(self, conn: Peer, payload: bytes) -> None:
         """One frame's payload from ``conn``."""
         self.apply(self.state.receive_payload(conn.id, payload, self.clock.now()))
-        if (self.addresses.is_unwelcomed(conn.id)
-                and self.state.state_of(conn.id) is ConnState.ACTIVE):
-            self.addresses.welcomed(conn.id)
 
     def received_request(self, conn: Peer, request: Request) -> None:
         """One request from ``conn``, already parsed by its door (IRC lines, say)."""
         self.apply(self.state.receive(conn.id, request, self.clock.now()))
-        if (self.addresses.is_unwelcomed(conn.id)
-                and self.state.state_of(conn.id) is ConnState.ACTIVE):
-            self.addresses.welcomed(conn.id)
 
     def rejected(self, conn: Peer, exc: ProtocolError) -> None:
         """``conn`` sent something that is not a frame at all (too large, say)."""
@@ -284,6 +304,9 @@ class ChatServer:
         """Queue effects for the end of this pass (called even with none: the
         input may have left store work, such as a session write)."""
         self._pending.extend(effects)
+        if self.state.welcomed:  # now past hello: no longer counted as unwelcomed
+            for conn_id in self.state.take_welcomed():
+                self.addresses.welcomed(conn_id)
         if not self._end_of_pass_scheduled:
             self._end_of_pass_scheduled = True
             self.loop.call_before_poll(self._end_of_pass)
@@ -299,6 +322,9 @@ class ChatServer:
     def _run_store_work(self) -> None:
         # A store that answers at once (SQLite, memory) calls back inside
         # submit/fetch; its answers may release more work: keep going.
+        if self.cluster is not None:
+            self.cluster.flush()  # in decision order, one pipeline per pass
+            return
         state = self.state
         while state.has_store_work():
             work = state.take_store_work()
@@ -349,14 +375,14 @@ class ChatServer:
         # Per connection, the runs (lists of frames, lists of their bytes) it receives.
         queued: dict[ConnId, list[_Run]] = {}
         audience: tuple[ConnId, ...] | None = None
-        run: _Run = ([], [])
+        run: _Run | None = None
         while pending:
             effect = pending.popleft()
             if type(effect) is Send:
                 frame = effect.frame
                 data = encode(frame)  # once for every TCP client
-                if effect.conns is not audience:
-                    audience, run = effect.conns, ([frame], [data])
+                if effect.conns is not audience or run is None:
+                    audience, run = effect.conns, _Run(frame, data)
                     for conn_id in audience:
                         runs = queued.get(conn_id)
                         if runs is None:
@@ -364,8 +390,7 @@ class ChatServer:
                         else:
                             runs.append(run)
                 else:
-                    run[0].append(frame)
-                    run[1].append(data)
+                    run.add(frame, data)
                 if type(frame) in _REPLIES_ASKED_FOR:
                     for conn_id in audience:
                         replies[conn_id] = replies.get(conn_id, 0) + len(data)
@@ -386,10 +411,11 @@ class ChatServer:
                 continue
             door = conn.encode_frame
             if door is encode:
-                if len(runs) == 1:
-                    transport.write_frames(runs[0][1])
+                if len(runs) == 1:  # the same list for the whole audience, never copied
+                    transport.write_frames(runs[0].data, runs[0].size)
                 else:
-                    transport.write_frames([data for run in runs for data in run[1]])
+                    transport.write_frames([data for run in runs for data in run.data],
+                                           sum(run.size for run in runs))
                 continue
             for run in runs:  # a door may encode per connection, and close while encoding
                 key = (door, id(run))
@@ -398,7 +424,7 @@ class ChatServer:
                     transport.write_frames(encoded)
                     continue
                 other[key] = encoded = []
-                for frame in run[0]:
+                for frame in run.frames:
                     encoded.append(data := door(frame))
                     transport.write(data)
 

@@ -12,7 +12,7 @@ from chattycat.net.loop import EventLoop
 from chattycat.server.effects import Now
 from chattycat.server.model import RoomsConfig
 
-__all__ = ["Clock", "ServerConfig", "SystemClock"]
+__all__ = ["Clock", "RedisSettings", "ServerConfig", "SystemClock"]
 
 # With heartbeats off, how long pending output may stand still (see ServerConfig).
 STALL_TIMEOUT_WITHOUT_HEARTBEAT_S = 60.0
@@ -38,6 +38,19 @@ class SystemClock:
 
 
 @dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """Where a cluster node keeps its shared state, and how safely."""
+
+    url: str
+    # "everysec": Redis's AOF is fsynced once a second; "always": a message is
+    # acknowledged only once Redis reports it on disk.
+    durability: str = "everysec"
+    # Names this node to the others (heartbeats, name ownership); "" means
+    # the server picks one (host name and pid).
+    node_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     """Everything ``chattycat serve`` can set."""
 
@@ -57,6 +70,10 @@ class ServerConfig:
     # Drop a connection whose pending output has not moved for this long even
     # while it keeps pinging; None: two heartbeats.
     stall_timeout_s: float | None = None
+    # Join the cluster kept in this Redis database instead of a local store.
+    redis: RedisSettings | None = None
+    # Share the listening port with sibling processes (``serve --workers``).
+    reuse_port: bool = False
 
     def stall_timeout(self) -> float:
         """Seconds a connection's pending output may stand still before it is dropped."""

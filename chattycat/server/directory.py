@@ -22,7 +22,7 @@ from chattycat.protocol.messages import (
 )
 from chattycat.server.effects import ConnId
 from chattycat.server.fit import fit_room_list, fit_roster
-from chattycat.server.model import Room, User
+from chattycat.server.model import REMOTE, Room, User
 from chattycat.server.output import OutputQueue
 
 __all__ = ["Directory"]
@@ -89,7 +89,8 @@ class Directory:
             if room in self._rosters:
                 insort(self._rosters[room], _entry(user))
         self._users[new_key] = user
-        audience = [user.conn] + [c for r in user.rooms for c in self._rooms[r].conns()]
+        own = [user.conn] if user.conn != REMOTE else []
+        audience = own + [c for r in user.rooms for c in self._rooms[r].conns()]
         self._out.send(tuple(dict.fromkeys(audience)), Renamed(old, new_name, user.color))
 
     # -- rooms -----------------------------------------------------------------

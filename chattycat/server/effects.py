@@ -27,6 +27,7 @@ from enum import Enum
 from chattycat.protocol.messages import Frame, Message
 
 __all__ = [
+    "FOLLOW",
     "Append",
     "Close",
     "DropAccount",
@@ -191,7 +192,12 @@ class LoadHistory:
     page: Page
     seq: int
     limit: int
-    up_to: int
+    up_to: int  # FOLLOW: a cluster node that does not follow the room yet; see there
+
+
+#: ``LoadHistory.up_to`` on a cluster node that does not follow the room's
+#: stream yet: read up to the room's newest message, and follow it from there.
+FOLLOW = -1
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,11 @@ class HistoryReplies:
     """History reads in flight, each with the connection and request it answers."""
 
     def __init__(self, ledger: Ledger, out: OutputQueue, max_frame: int,
-                 is_active: Callable[[ConnId], bool]) -> None:
+                 is_active: Callable[[ConnId], bool],
+                 bound: Callable[[str], int] | None = None) -> None:
         self._ledger = ledger
+        # The room's seq a read is bounded by; FOLLOW when the machine does not know it yet.
+        self._bound = bound or ledger.last_seq
         self._out = out
         self._max_frame = max_frame
         self._is_active = is_active
@@ -35,8 +38,8 @@ class HistoryReplies:
 
     def send(self, conn: ConnId, room: str, page: Page, seq: int, limit: int, ref: Any) -> None:
         """A ``history`` reply to ``conn``, in its place in the output."""
-        up_to = self._ledger.last_seq(room)
-        if up_to == 0 or (page is Page.RESUME and seq >= up_to):
+        up_to = self._bound(room)
+        if up_to == 0 or (page is Page.RESUME and 0 <= up_to <= seq):
             for frame in fit_history(room, [], self._max_frame, ref=ref):
                 self._out.send((conn,), frame)
             return  # nothing stored, or nothing newer: no need to ask

@@ -4,6 +4,11 @@ It keeps the same promises as the SQLite store (a batch is applied whole or
 not at all, numbering is never reset by pruning) without a file, so a state
 machine test can run thousands of steps without SQLite, and fail or delay a
 commit at will.
+
+Messages are kept as plain tuples of their fields, not as ``Message`` objects:
+a tuple of strings and numbers is not tracked by Python's cycle collector,
+while a million kept objects would be walked by every full collection, a
+pause of a tenth of a second in the middle of a busy server's fan-out.
 """
 
 from __future__ import annotations
@@ -18,18 +23,29 @@ from chattycat.server.store import SyncStore
 
 __all__ = ["MemoryStore"]
 
+# A stored message: (seq, from, color, text, ts, id, action).
+_Row = tuple[int, str, str, str, float, str | None, bool]
+
+
+def _row(m: Message) -> _Row:
+    return (m.seq, m.sender, m.color, m.text, m.ts, m.id, m.action)
+
+
+def _message(room: str, row: _Row) -> Message:
+    return Message(room, *row)
+
 
 class MemoryStore(SyncStore):
     """Messages per room in seq order, sessions by name key; nothing survives the process."""
 
     def __init__(self) -> None:
-        self._messages: dict[str, list[Message]] = {}
+        self._messages: dict[str, list[_Row]] = {}
         self._seqs: dict[str, list[int]] = {}  # parallel to _messages, for bisect
         self._last_seq: dict[str, int] = {}
         self._sessions: dict[str, StoredSession] = {}
         self._accounts: dict[str, StoredAccount] = {}
         # (session, room) -> that session's messages with an id, oldest first.
-        self._with_ids: dict[tuple[str, str], list[Message]] = {}
+        self._with_ids: dict[tuple[str, str], list[_Row]] = {}
         self._transaction: list[tuple[str, object]] = []
 
     # -- writes (buffered until commit, so a batch lands whole) -----------------
@@ -73,11 +89,12 @@ class MemoryStore(SyncStore):
             if kind == "add":
                 assert isinstance(item, tuple)
                 message, session = item
-                self._messages.setdefault(message.room, []).append(message)
+                row = _row(message)
+                self._messages.setdefault(message.room, []).append(row)
                 self._seqs.setdefault(message.room, []).append(message.seq)
                 self._last_seq[message.room] = message.seq
                 if message.id is not None and session is not None:
-                    self._with_ids.setdefault((session, message.room), []).append(message)
+                    self._with_ids.setdefault((session, message.room), []).append(row)
             elif kind == "save":
                 assert isinstance(item, StoredSession)
                 self._sessions[item.name_key] = item
@@ -103,12 +120,12 @@ class MemoryStore(SyncStore):
         high = bisect.bisect_right(seqs, up_to)
         if high - low > limit:
             low, high = (high - limit, high) if newest else (low, low + limit)
-        return self._messages[room][low:high]
+        return [_message(room, row) for row in self._messages[room][low:high]]
 
     def recent_ids(self, session: str, room: str, limit: int) -> list[Message]:
         """The last ``limit`` messages with an id that ``session`` sent to ``room``."""
         found = self._with_ids.get((session, room), [])
-        return found[-limit:] if limit > 0 else []
+        return [_message(room, row) for row in found[-limit:]] if limit > 0 else []
 
     def last_seqs(self) -> dict[str, int]:
         """Every room's counter."""
@@ -124,24 +141,24 @@ class MemoryStore(SyncStore):
 
     def all_messages(self, room: str) -> list[Message]:
         """Every stored message of ``room``, oldest first (for tests and tools)."""
-        return list(self._messages.get(room, ()))
+        return [_message(room, row) for row in self._messages.get(room, ())]
 
     # -- upkeep ----------------------------------------------------------------
 
     def delete_older(self, older_than_ts: float) -> int:
         """Delete messages older than ``older_than_ts``; the counters stay."""
         removed = 0
-        for room, messages in self._messages.items():
-            kept = [m for m in messages if m.ts >= older_than_ts]
-            removed += len(messages) - len(kept)
+        for room, rows in self._messages.items():
+            kept = [row for row in rows if row[4] >= older_than_ts]
+            removed += len(rows) - len(kept)
             self._keep(room, kept)
-        for pair, messages in self._with_ids.items():
-            self._with_ids[pair] = [m for m in messages if m.ts >= older_than_ts]
+        for pair, rows in self._with_ids.items():
+            self._with_ids[pair] = [row for row in rows if row[4] >= older_than_ts]
         return removed
 
-    def _keep(self, room: str, messages: Iterable[Message]) -> None:
-        self._messages[room] = list(messages)
-        self._seqs[room] = [m.seq for m in self._messages[room]]
+    def _keep(self, room: str, rows: Iterable[_Row]) -> None:
+        self._messages[room] = list(rows)
+        self._seqs[room] = [row[0] for row in self._messages[room]]
 
     def close(self) -> None:
         """Nothing to release."""

@@ -105,7 +105,7 @@ class Messaging:
         seq = self._ledger.last_seq(req.room) + 1
         message = Message(req.room, seq, user.name, user.color, req.text, round(now.wall, 3),
                           req.id, req.action)
-        self._check_fits(message)
+        self.check_fits(message)
         opening = self._ledger.batch_opening()
         if opening is not None:
             self._out.barrier(opening)
@@ -161,7 +161,7 @@ class Messaging:
             raise ProtocolError(ErrorCode.NO_SUCH_USER, f"{_quote(req.to)} is not online")
         whisper = Whisper(user.name, target.name, user.color, req.text, round(now.wall, 3),
                           req.id, req.action)
-        self._check_fits(whisper)
+        self.check_fits(whisper)
         if req.id is not None:
             self.whispers.remember(user.session_key, req.id, SentWhisper(target.name, whisper.ts))
         self._out.send(tuple(dict.fromkeys((target.conn, conn.id))), whisper)
@@ -172,7 +172,8 @@ class Messaging:
             self.whispers.forget(digest)
             self.windows.forget(digest)
 
-    def _check_fits(self, frame: Message | Whisper) -> None:
+    def check_fits(self, frame: Message | Whisper) -> None:
+        """Refuse a message or whisper that could not be sent within ``max_frame``."""
         # A stored message is later sent inside a history frame, whose envelope
         # (room, ref, flags) must fit around it too.
         budget = self.config.max_frame - HISTORY_ENVELOPE_BYTES

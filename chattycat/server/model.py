@@ -12,7 +12,10 @@ from chattycat.server.accounts import AccountMode
 from chattycat.server.effects import ConnId, Now
 from chattycat.server.sessions import secret_digest
 
-__all__ = ["ConnState", "Connection", "Pending", "Room", "RoomsConfig", "User"]
+__all__ = ["REMOTE", "ConnState", "Connection", "Pending", "Room", "RoomsConfig", "User"]
+
+#: The connection of a user held by another node of a cluster: it has none here.
+REMOTE: ConnId = -1
 
 
 class ConnState(Enum):
@@ -75,6 +78,8 @@ class User:
     # The registered name this session proved it owns (password or resumed
     # session), which it may take back with nick; None: no account.
     account: str | None = None
+    # In a cluster, the node holding a user of another node ("" for this node's own).
+    node: str = ""
 
     def __post_init__(self) -> None:
         if not self.session_key:
@@ -133,7 +138,9 @@ class Room:
     def conns(self) -> tuple[ConnId, ...]:
         """Connections of all members, cached until membership changes."""
         if self._conns is None:
-            self._conns = tuple(user.conn for user in self.members.values())
+            # Members held by another node of a cluster are reached through it.
+            self._conns = tuple(user.conn for user in self.members.values()
+                                if user.conn != REMOTE)
         return self._conns
 
     def changed(self) -> None:

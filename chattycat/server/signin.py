@@ -68,6 +68,8 @@ class SignIn:
     _sessions: SessionBook
     _messaging: Messaging
     _accounts: Accounts
+    # Connections welcomed since the wiring last looked (take_welcomed).
+    welcomed: list[ConnId]
 
     if TYPE_CHECKING:
         def _reply_error(self, conn: Connection, exc: ProtocolError,
@@ -76,6 +78,12 @@ class SignIn:
         def _flush(self) -> list[Effect]: ...
         def _send_room_state(self, conn: Connection, room: str,
                              resume: Mapping[str, int] | None, ref: Any) -> None: ...
+
+    def take_welcomed(self) -> list[ConnId]:
+        """Connections that got ``welcome`` since the last call (in this input or a
+        later one: a password check or a cluster's name claim answers later)."""
+        welcomed, self.welcomed = self.welcomed, []
+        return welcomed
 
     # -- inputs: password work -------------------------------------------------
 
@@ -126,17 +134,7 @@ class SignIn:
     def _hello(self, conn: Connection, hello: Hello, now: Now) -> None:
         # Every check comes before the first effect: a hello that does not end
         # in welcome leaves no trace (no joined, no parted, no session).
-        if hello.protocol != PROTOCOL_VERSION:
-            raise _error(ErrorCode.UNSUPPORTED_PROTOCOL, "this server speaks protocol 1")
-        named = len(hello.resume or ())
-        if named > self.config.max_rooms_per_user:
-            raise _error(ErrorCode.BAD_REQUEST,
-                         f"resume names {named} rooms; this server allows "
-                         f"{self.config.max_rooms_per_user} per user")
-        # A resume joins every room it names: it costs what as many joins would.
-        conn.bucket.charge(max(0, named - 1), now.mono)
-        if not self._accounts.server_password_ok(hello.server_password):
-            self._auth_failed(conn, hello, now, "wrong or missing server password")
+        if not self._hello_checked(conn, hello, now):
             return
         key = name_key(hello.name)
         holder = self._directory.user(key)
@@ -152,6 +150,22 @@ class SignIn:
             self._auth_failed(conn, hello, now)
         else:
             self._verify(conn, hello, account)
+
+    def _hello_checked(self, conn: Connection, hello: Hello, now: Now) -> bool:
+        """The checks every hello passes first, whoever decides the name; False: refused."""
+        if hello.protocol != PROTOCOL_VERSION:
+            raise _error(ErrorCode.UNSUPPORTED_PROTOCOL, "this server speaks protocol 1")
+        named = len(hello.resume or ())
+        if named > self.config.max_rooms_per_user:
+            raise _error(ErrorCode.BAD_REQUEST,
+                         f"resume names {named} rooms; this server allows "
+                         f"{self.config.max_rooms_per_user} per user")
+        # A resume joins every room it names: it costs what as many joins would.
+        conn.bucket.charge(max(0, named - 1), now.mono)
+        if not self._accounts.server_password_ok(hello.server_password):
+            self._auth_failed(conn, hello, now, "wrong or missing server password")
+            return False
+        return True
 
     def _verify(self, conn: Connection, hello: Hello, account: StoredAccount | None) -> None:
         assert hello.password is not None
@@ -234,6 +248,7 @@ class SignIn:
 
     def _activate(self, conn: Connection, user: User, hello: Hello) -> None:
         conn.state, conn.user = ConnState.ACTIVE, user
+        self.welcomed.append(conn.id)
         heartbeat = self.config.heartbeat_s
         welcome = Welcome(
             user.name, user.color, user.session, self.config.server_name, self.config.max_frame,

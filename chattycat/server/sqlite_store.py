@@ -19,6 +19,7 @@ import os
 import pathlib
 import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 from chattycat.errors import StoreError
 from chattycat.protocol.messages import Message, name_key
@@ -29,8 +30,10 @@ log = logging.getLogger("chattycat.server.sqlite_store")
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_S = 5.0
+# How much of a session digest a stored message keeps (see _lighter_inserts_v5).
+SESSION_KEY_CHARS = 16
 MEMORY = ":memory:"
 
 _COLUMNS = "room, seq, sender, color, text, ts, client_id, action"
@@ -95,12 +98,27 @@ def _add_accounts_v4(conn: sqlite3.Connection) -> None:
     )
 
 
+def _lighter_inserts_v5(conn: sqlite3.Connection) -> None:
+    # Two costs of every insert that a busy server paid for little (measured:
+    # docs/performance.md). The index by time served only the hourly prune,
+    # which now finds each room's cut by seq (messages are numbered in time
+    # order). And the idempotence index held 64-character session digests; a
+    # message now keeps the first 16 hex digits (64 bits) of its sender's
+    # session digest, plenty to tell one session's ids from another's.
+    conn.execute("DROP INDEX IF EXISTS messages_by_ts")
+    conn.execute(
+        "UPDATE messages SET session = substr(session, 1, ?) WHERE session IS NOT NULL",
+        (SESSION_KEY_CHARS,),
+    )
+
+
 # MIGRATIONS[v] turns a schema of version v - 1 into version v.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _create_v1,
     2: _add_sessions_v2,
     3: _ids_by_session_v3,
     4: _add_accounts_v4,
+    5: _lighter_inserts_v5,
 }
 
 
@@ -249,7 +267,7 @@ class SQLiteStore(SyncStore):
             raise ValueError(f"room {message.room}: seq {message.seq} added, {expected} expected")
         m = message
         self._write(_INSERT_MESSAGE, (m.room, m.seq, m.sender, m.color, m.text, m.ts, m.id,
-                                      int(m.action), name_key(m.sender), session))
+                                      int(m.action), name_key(m.sender), _session_key(session)))
         self._write(_UPSERT_COUNTER, (m.room, m.seq))
         self._last_seq[m.room] = m.seq
         self._pending += 1
@@ -272,7 +290,8 @@ class SQLiteStore(SyncStore):
                 if m.seq != expected:
                     raise ValueError(f"room {m.room}: seq {m.seq} added, {expected} expected")
                 rows.append((m.room, m.seq, m.sender, m.color, m.text, m.ts, m.id,
-                             int(m.action), name_key(m.sender), write.session))
+                             int(m.action), name_key(m.sender),
+                             _session_key(write.session)))
                 tops[m.room] = m.seq
         if rows:
             self._write_many(_INSERT_MESSAGE, rows)
@@ -369,16 +388,39 @@ class SQLiteStore(SyncStore):
         """The last ``limit`` messages with an id that ``session`` sent to ``room``."""
         return self._select(
             "session = ? AND room = ? AND client_id IS NOT NULL", "DESC",
-            (session, room, limit),
+            (_session_key(session), room, limit),
         )
 
     def delete_older(self, older_than_ts: float) -> int:
-        """Delete messages older than ``older_than_ts``, in a transaction of its own."""
-        deleted = self._write(
-            "DELETE FROM messages WHERE ts < ?", (older_than_ts,), what="cannot prune"
-        )
+        """Delete messages older than ``older_than_ts``, in a transaction of its own.
+
+        There is no index by time (every insert would pay for it). Messages are
+        numbered in time order, so each room's cut is its first message at
+        least that new, found by reading the room in seq order from its oldest
+        message: exactly the rows about to be deleted. Below the cut only
+        messages older than the cutoff go, so a clock that was set back never
+        costs a newer message.
+        """
+        deleted = 0
+        for room in self._rooms_with_messages():
+            found = self._read("SELECT seq FROM messages WHERE room = ? AND ts >= ?"
+                               " ORDER BY seq LIMIT 1", (room, older_than_ts))
+            # Past every message when none is that new: the whole room goes.
+            cut = found[0][0] if found else 2**62
+            deleted += self._write(
+                "DELETE FROM messages WHERE room = ? AND seq < ? AND ts < ?",
+                (room, cut, older_than_ts), what="cannot prune").rowcount
         self.commit()
-        return deleted.rowcount
+        return deleted
+
+    def _rooms_with_messages(self) -> list[str]:
+        return [room for (room,) in self._read("SELECT room FROM rooms", ())]
+
+    def _read(self, sql: str, params: tuple[object, ...]) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error("cannot read", exc) from exc
 
     def messages_between(self, room: str, above: int, up_to: int, limit: int,
                          newest: bool) -> list[Message]:
@@ -452,3 +494,8 @@ class SQLiteStore(SyncStore):
             self.commit()
         finally:
             self._conn.close()
+
+
+def _session_key(digest: str | None) -> str | None:
+    """What a stored message keeps of its sender's session digest."""
+    return None if digest is None else digest[:SESSION_KEY_CHARS]

@@ -100,14 +100,17 @@ class ChatState(SignIn):
     Signing in (hello, accounts, register, password work) is in :mod:`.signin`.
     """
 
+    _handlers: dict[type[Request], _Handler]
+
     def __init__(self, config: RoomsConfig | None = None) -> None:
         self.config = config or RoomsConfig()
         self._conns: dict[ConnId, Connection] = {}
         self._out = OutputQueue()
-        self._ledger = Ledger()
-        self._directory = Directory(self._out, self.config.max_frame)
+        self.welcomed: list[ConnId] = []
+        self._ledger = self._make_ledger()
+        self._directory = self._make_directory()
         self._history = HistoryReplies(self._ledger, self._out, self.config.max_frame,
-                                       self._is_active)
+                                       self._is_active, self._history_bound)
         self._sessions = SessionBook(self.config.session_ttl_s, self._ledger.write,
                                      self.config.max_sessions, self.config.name_grace_s)
         self._accounts = Accounts(self.config.accounts, self.config.server_password)
@@ -116,6 +119,18 @@ class ChatState(SignIn):
         # Reads whose answer a request waits for: read -> (connection, request, then).
         self._awaited: dict[int, tuple[ConnId, Request, Then]] = {}
         self._ping_counter = 0
+
+    # The parts a clustered machine (chattycat.server.cluster) replaces.
+
+    def _make_ledger(self) -> Ledger:
+        return Ledger()
+
+    def _make_directory(self) -> Directory:
+        return Directory(self._out, self.config.max_frame)
+
+    def _history_bound(self, room: str) -> int:
+        """The newest seq a history read of ``room`` may return (see LoadHistory.up_to)."""
+        return self._ledger.last_seq(room)
 
     # -- inputs: start ----------------------------------------------------------
 
@@ -339,7 +354,7 @@ class ChatState(SignIn):
             return
         user = conn.user
         assert user is not None  # an ACTIVE connection always has its user
-        handler = _HANDLERS[type(request)]
+        handler = self._handlers[type(request)]
         handler(self, conn, user, request, now)
 
     def _park(self, conn: Connection, item: Request | bytes, now: Now) -> None:
@@ -537,3 +552,6 @@ _HANDLERS: dict[type[Request], _Handler] = {
     Quit: ChatState._on_quit,
     Register: ChatState._on_register,
 }
+# The table, as a class attribute: a machine that extends this one (a cluster
+# node) replaces some handlers with its own table.
+ChatState._handlers = _HANDLERS

@@ -138,3 +138,23 @@ def test_the_server_password_may_come_from_the_environment(server_process: Start
     proc = server_process(env={"CHATTYCAT_SERVER_PASSWORD": "from env"})
     assert hello(proc.connect(), "alice")["code"] == "auth_failed"
     assert hello(proc.connect(), "bob", server_password="from env")["type"] == "welcome"
+
+
+def test_a_client_welcomed_after_its_password_check_no_longer_counts_as_without_hello(
+        chat_server: StartInProcess) -> None:
+    # The welcome of a registered name comes a pass later, from the password
+    # worker: it must still take the connection out of the per-address count
+    # of connections without hello, or a classroom signing in with passwords
+    # would soon be refused as "too many connections without hello".
+    srv = chat_server()
+    alice = srv.user("alice")
+    alice.send({"type": "register", "password": PASSWORD, "ref": 1})
+    alice.recv_until("registered")
+    alice.close()
+    signed_in = []
+    for _ in range(3):
+        client = srv.connect()
+        assert hello(client, "alice", password=PASSWORD)["type"] == "welcome"
+        signed_in.append(client)
+    assert wait_for(lambda: srv.call(
+        lambda: srv.server.addresses.counts("127.0.0.1"))[1] == 0)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from chattycat.errors import StoreError
 from chattycat.protocol.messages import Message
-from chattycat.server.effects import StoredSession
+from chattycat.server.effects import Append, StoredSession, WriteBatch
 from chattycat.server.sqlite_store import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 from chattycat.server.store import default_history_path
 
@@ -409,3 +409,52 @@ def test_a_version_1_file_is_migrated_keeping_its_messages(db: pathlib.Path) -> 
         assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     finally:
         check.close()
+
+
+def test_a_version_4_file_keeps_its_idempotence_windows_with_short_session_keys(
+        db: pathlib.Path) -> None:
+    # Version 5 drops the index by time and keeps 16 hex digits of each
+    # session digest: a client resuming across the upgrade keeps its window.
+    db.parent.mkdir(parents=True)
+    digest = "ab" * 32
+    conn = sqlite3.connect(db)
+    for version in (1, 2, 3, 4):
+        MIGRATIONS[version](conn)
+    conn.execute("INSERT INTO messages (room, seq, sender, sender_key, color, text, ts,"
+                 " client_id, session) VALUES ('lobby', 1, 'Al', 'al', '#e06c75', 'old', 1.0,"
+                 " 'c-1', ?)", (digest,))
+    conn.execute("INSERT INTO rooms VALUES ('lobby', 1)")
+    conn.execute("PRAGMA user_version=4")
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(db)
+    assert [(m.id, m.seq) for m in store.recent_ids(digest, "lobby", 10)] == [("c-1", 1)]
+    store.apply(WriteBatch(1, (Append(Message("lobby", 2, "Al", "#e06c75", "new", 2.0, "c-2"),
+                                      digest),)))
+    assert sorted(m.id or "" for m in store.recent_ids(digest, "lobby", 10)) == ["c-1", "c-2"]
+    assert store.recent_ids("cd" * 32, "lobby", 10) == []
+    store.close()
+    check = sqlite3.connect(db)
+    try:
+        check.execute("PRAGMA locking_mode=EXCLUSIVE")
+        indexes = {name for (name,) in check.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "messages_by_ts" not in indexes
+        sessions = {s for (s,) in check.execute("SELECT session FROM messages")}
+        assert sessions == {digest[:16]}
+    finally:
+        check.close()
+
+
+def test_pruning_without_an_index_by_time_keeps_numbering_and_newer_messages(
+        db: pathlib.Path) -> None:
+    store = SQLiteStore(db)
+    stamps = [1.0, 2.0, 3.0, 2.5, 4.0]  # the clock was set back once
+    store.apply(WriteBatch(1, tuple(
+        Append(Message("lobby", seq, "Al", "#e06c75", f"m{seq}", ts))
+        for seq, ts in enumerate(stamps, start=1))))
+    assert store.delete_older(3.0) == 2  # seqs 1 and 2; 2.5 is above the cut
+    assert [m.seq for m in store.messages_between("lobby", 0, 10, 10, newest=False)] == [3, 4, 5]
+    assert store.delete_older(10.0) == 3
+    assert store.last_seqs() == {"lobby": 5}
+    store.close()

@@ -125,8 +125,9 @@ class ChatApp:
         root: tk.Tk,
         *,
         name: str,
-        host: str,
-        port: int,
+        host: str = "127.0.0.1",
+        port: int = 9999,
+        addresses: Sequence[tuple[str, int]] = (),
         rooms: Sequence[str] = (),
         ssl_context: SSLContext | None = None,
         server_hostname: str | None = None,
@@ -139,7 +140,7 @@ class ChatApp:
         self.client = Client(
             self.loop, name, host=host, port=port, rooms=rooms, ssl_context=ssl_context,
             server_hostname=server_hostname, on_event=self.events.put,
-            password=password, server_password=server_password,
+            password=password, server_password=server_password, addresses=addresses,
         )
         actions = _LoopThreadClient(self.loop, self.client, self.events.put)
         self.model = ChatModel(actions, name, rooms=tuple(rooms))
@@ -411,8 +412,9 @@ def _selected_index(listbox: tk.Listbox) -> int | None:
 def run_gui(
     *,
     name: str,
-    host: str,
-    port: int,
+    host: str = "127.0.0.1",
+    port: int = 9999,
+    addresses: Sequence[tuple[str, int]] = (),
     rooms: Sequence[str],
     ssl_context: SSLContext | None,
     server_hostname: str | None,
@@ -425,7 +427,7 @@ def run_gui(
     """
     root = tk.Tk()
     try:
-        app = ChatApp(root, name=name, host=host, port=port, rooms=rooms,
+        app = ChatApp(root, name=name, host=host, port=port, addresses=addresses, rooms=rooms,
                       ssl_context=ssl_context, server_hostname=server_hostname,
                       password=password, server_password=server_password)
     except BaseException:

@@ -1,0 +1,159 @@
+"""A cluster node reading Redis's streams: rooms from their last delivered seq, events in order.
+
+:class:`StreamFollower` is the half of a node's wiring that listens. Nothing
+it reads is trusted to arrive by itself: a wake-up on ``cc:wake`` (or a
+``say``'s own reply) only says that a room's stream or the event stream has
+something new, and the follower then reads the stream from where the node
+stopped (the room's cursor, the last event id). After a lost connection it
+reads every followed room and the event stream the same way, so a lost
+wake-up costs a delay and never a message. If the node fell so far behind
+that the events it needs were trimmed, it reads the cluster afresh (a
+snapshot) and the machine reconciles.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chattycat.net.redis import RedisClient
+from chattycat.protocol.messages import Message
+from chattycat.server.cluster import codec
+from chattycat.server.cluster.ops import Remote
+from chattycat.server.cluster.state import ClusterState
+from chattycat.server.effects import Effect
+
+__all__ = ["FETCH_COUNT", "StreamFollower"]
+
+log = logging.getLogger("chattycat.server.redis_follow")
+
+#: Entries read per XRANGE (rooms and events); more are read in turn.
+FETCH_COUNT = 1000
+
+Step = Callable[[ClusterState, Any], list[Effect]]
+
+
+class StreamFollower:
+    """Reads the room streams a node follows and the cluster's event stream."""
+
+    def __init__(self, client: RedisClient, machine: ClusterState,
+                 input_: Callable[[Step], None], script: Callable[..., list[Any]],
+                 last_event: str) -> None:
+        self._client = client
+        self._machine = machine
+        self._input = input_
+        self._script = script
+        self._last_event = last_event
+        self._events_busy = False
+        self._events_again = False
+        self._fetching: dict[str, int] = {}  # room -> highest seq known to exist
+        # Rooms to read once more when their read in flight is answered: it was
+        # sent before a catch-up, so it may not have seen what the catch-up is for.
+        self._again: set[str] = set()
+
+    def arrived(self, room: str, seq: int, message: Message | None) -> None:
+        """Message ``seq`` of ``room`` exists (``message`` if we have it): deliver in order."""
+        cursor = self._machine.cursor(room)
+        if cursor is None or seq <= cursor:
+            return
+        if message is not None and seq == cursor + 1 and room not in self._fetching:
+            self._input(lambda st, now: st.room_messages(room, [message], now))
+            return
+        self._fetch_room(room, seq)
+
+    def read_on(self, room: str) -> None:
+        """Read ``room`` on from its cursor, whatever the wake-ups said: one may have
+        gone unheard (before following began, or while the channel was down)."""
+        cursor = self._machine.cursor(room)
+        if cursor is not None:
+            self._fetch_room(room, cursor, again=True)  # nothing known beyond it: read once
+
+    def _fetch_room(self, room: str, seq: int, *, again: bool = False) -> None:
+        if room in self._fetching:
+            self._fetching[room] = max(self._fetching[room], seq)
+            if again:
+                self._again.add(room)
+            return
+        cursor = self._machine.cursor(room)
+        if cursor is None:
+            return
+        self._fetching[room] = seq
+
+        def answered(reply: Any) -> None:
+            wanted = self._fetching.pop(room, seq)
+            again = room in self._again
+            self._again.discard(room)
+            if isinstance(reply, Exception):
+                if again:  # asked for since: the link may be back already
+                    self._fetch_room(room, wanted)
+                return  # otherwise caught up on the next wake-up or reconnect
+            messages = [codec.decode_message(room, entry) for entry in reply]
+            self._input(lambda state, now: state.room_messages(room, messages, now))
+            now_at = self._machine.cursor(room)
+            if now_at is not None and (again or len(reply) == FETCH_COUNT or wanted > now_at):
+                self._fetch_room(room, max(wanted, now_at))  # not now_at + 1: no empty loop
+
+        self._client.call(["XRANGE", f"cc:room:{room}", f"(0-{cursor}", "+", "COUNT",
+                           FETCH_COUNT], answered)
+
+    def woken(self, channel: bytes, data: bytes) -> None:
+        """A wake-up from ``cc:wake``: read what it points at."""
+        if data == b"e":
+            self.fetch_events()
+        elif data[:1] == b"r":
+            room, _, seq = data[1:].decode().partition(" ")
+            if seq.isdigit():
+                self.arrived(room, int(seq), None)
+
+    def fetch_events(self) -> None:
+        """Read the event stream after the last event seen (a timer calls it too)."""
+        if self._events_busy:
+            self._events_again = True
+            return
+        if not self._client.connected:
+            return
+        self._events_busy, self._events_again = True, False
+        self._client.call(self._script("events", self._last_event, FETCH_COUNT),
+                          self._events_read)
+
+    def _events_read(self, reply: Any) -> None:
+        self._events_busy = False
+        if isinstance(reply, Exception):
+            return
+        gap, entries = int(reply[0]), reply[1]
+        if gap:
+            log.warning("cluster: this node fell behind the event stream; reading the "
+                        "cluster afresh")
+            self.resync()
+            return
+        for entry in entries:
+            self._last_event = entry[0].decode()
+            event = codec.decode_event(entry)
+            if event is not None:
+                self._remote(event)
+        if self._events_again or len(entries) == FETCH_COUNT:
+            self.fetch_events()
+
+    def _remote(self, event: Remote) -> None:
+        self._input(lambda state, now: state.remote(event, now))
+
+    def resync(self) -> None:
+        """Read the cluster afresh; the machine reconciles its view with it."""
+        self._events_busy = True
+
+        def answered(reply: Any) -> None:
+            self._events_busy = False
+            if isinstance(reply, Exception):
+                return
+            last, users, _accounts = codec.decode_snapshot(reply)
+            self._last_event = last
+            self._input(lambda state, now: state.resync(users, now))
+
+        self._client.call(self._script("snapshot"), answered)
+
+    def catch_up(self) -> None:
+        """The wake-up channel is (back) up: read whatever was missed meanwhile."""
+        self.fetch_events()
+        for room in self._machine.cursors():
+            self.read_on(room)

@@ -1,0 +1,121 @@
+"""Properties of the clustered machine: any interleaving of answers, reads and events.
+
+Hypothesis picks the order in which each node sends its ops, hears their
+answers, reads a room's stream (in any batches, with repeats) and reads the
+cluster's events; after everything settles, what each member saw must be
+what Redis stored, once, in order, and every node must agree on the rosters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chattycat.protocol.messages import Join, Message, Part, Quit, Say
+from chattycat.server.model import RoomsConfig
+from tests.server.cluster.fake import Cluster, Node, seqs, sign_in
+
+pytestmark = pytest.mark.timeout(120)
+
+
+_NODES = ("n1", "n2", "n3")
+_CONNS = {1: "n1", 2: "n1", 3: "n2"}
+_LATE = {4: "dan", 5: "eve"}  # on n3, in the den until a "join" step brings them over
+_step = st.one_of(
+    st.tuples(st.just("say"), st.sampled_from(sorted(_CONNS))),
+    st.tuples(st.just("send"), st.sampled_from(_NODES)),
+    st.tuples(st.just("answer"), st.sampled_from(_NODES), st.integers(1, 3)),
+    st.tuples(st.just("deliver"), st.sampled_from(_NODES), st.integers(1, 3),
+              st.integers(0, 2)),
+    st.tuples(st.just("events"), st.sampled_from(_NODES)),
+    st.tuples(st.just("join"), st.sampled_from(sorted(_LATE))),
+)
+
+
+def _run(cluster: Cluster, step: Any, said: int, joined: set[int]) -> int:
+    kind = step[0]
+    if kind == "say":
+        said += 1
+        cluster[_CONNS[step[1]]].receive(step[1], Say("lobby", f"#{said}", id=f"i{said}"))
+    elif kind == "join":
+        if step[1] not in joined:
+            cluster["n3"].receive(step[1], Join("lobby"))
+        joined.add(step[1])
+    elif kind == "send":
+        cluster[step[1]].send()
+    elif kind == "answer":
+        cluster[step[1]].answer(step[2])
+    elif kind == "deliver":
+        cluster[step[1]].deliver("lobby", step[2], again=step[3])
+    else:
+        cluster[step[1]].events()
+    return said
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_step, max_size=60))
+def test_every_member_gets_the_stored_sequence_once_in_order(steps: list[Any]) -> None:
+    cluster = Cluster(*_NODES, config=RoomsConfig(flood_rate_per_s=0, heartbeat_s=0,
+                                                  join_history=1000))
+    for conn, name in ((1, "ann"), (2, "bob"), (3, "cat")):
+        sign_in(cluster, cluster[_CONNS[conn]], conn, name)
+    for conn, name in _LATE.items():
+        sign_in(cluster, cluster["n3"], conn, name, resume={"den": 0})
+    said, joined = 0, set[int]()
+    for step in steps:
+        said = _run(cluster, step, said, joined)
+    cluster.settle()
+    stored = cluster.redis.stored("lobby")
+    assert [m.seq for m in stored] == list(range(1, said + 1))
+    for conn, node in _CONNS.items():
+        assert cluster[node].frames(conn, Message) == stored, conn
+    for conn in joined:  # history up to where following began, then live: each once
+        assert seqs(cluster["n3"], conn) == list(range(1, said + 1)), conn
+
+
+_PEOPLE = {1: ("n1", "ann"), 2: ("n2", "bob"), 3: ("n3", "cat"), 4: ("n2", "dan")}
+_change = st.one_of(
+    st.tuples(st.sampled_from(["join", "part"]), st.sampled_from(sorted(_PEOPLE)),
+              st.sampled_from(["lobby", "den", "attic"])),
+    st.tuples(st.sampled_from(["quit", "move"]), st.sampled_from(sorted(_PEOPLE)),
+              st.just("")),
+    st.tuples(st.sampled_from(["send", "answer", "events"]), st.sampled_from(_NODES),
+              st.just("")),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_change, max_size=40))
+def test_rosters_agree_on_every_node(steps: list[Any]) -> None:
+    cluster = Cluster(*_NODES)
+    where = {who: (node, who) for who, (node, _name) in _PEOPLE.items()}  # node, conn
+    for who, (node, name) in _PEOPLE.items():
+        sign_in(cluster, cluster[node], who, name)
+    fresh = 10
+    for kind, who, room in steps:
+        if kind in ("join", "part"):
+            node_name, conn = where[who]
+            cluster[node_name].receive(conn, Join(room) if kind == "join" else Part(room))
+        elif kind in ("quit", "move"):  # back at once (or taken over) on the next node
+            node_name, conn = where[who]
+            welcome = cluster[node_name].frames(conn)[0]
+            if kind == "quit":
+                cluster[node_name].receive(conn, Quit())
+                cluster.settle()
+            later = _NODES[(_NODES.index(node_name) + 1) % len(_NODES)]
+            sign_in(cluster, cluster[later], fresh, welcome.name, session=welcome.session)
+            where[who] = (later, fresh)
+            fresh += 1
+        else:
+            step = {"send": Node.send, "answer": Node.answer, "events": Node.events}[kind]
+            step(cluster[who])
+    cluster.settle()
+    truth = {room: sorted(u.name for u in cluster.redis.users.values() if room in u.rooms)
+             for room in ("lobby", "den", "attic")}
+    for node in cluster.nodes.values():
+        assert sorted(node.machine.user_names()) == ["ann", "bob", "cat", "dan"], node.name
+        for room, members in truth.items():
+            assert sorted(node.machine.members(room)) == members, (node.name, room)
