@@ -113,10 +113,10 @@ class ChatServer:
         self.clock: Clock = clock or SystemClock(loop)
         # A node of a cluster: the same server, with the cluster's facts in Redis.
         self.cluster = store if isinstance(store, RedisStore) else None
-        self.state: ChatState = ChatState(config.rooms)
+        self._node_state: ClusterState | None = None
         if self.cluster is not None:
             self._node_state = ClusterState(config.rooms, self.cluster.node)
-            self.state = self._node_state
+        self.state: ChatState = self._node_state or ChatState(config.rooms)
         # Key derivations take ~50 ms each: never on the loop (server/passwords.py).
         self.passwords = PasswordWorker(loop.call_soon_threadsafe)
         self.ids = itertools.count(1)
@@ -145,7 +145,7 @@ class ChatServer:
     def start(self) -> list[tuple[str, int]]:
         """Load the store's state, listen and start the timers; returns the addresses."""
         self.state.restore(self.store.load_state(), self.clock.now())
-        if self.cluster is not None:
+        if self.cluster is not None and self._node_state is not None:
             self.cluster.attach(self, self._node_state)
         self._listener = listen(
             self.loop, lambda: FramedPeer(self), self.config.host, self.config.port,

@@ -231,11 +231,7 @@ class SignIn:
         self._drain_parked(conn)
 
     def _take_over(self, conn: Connection, user: User, hello: Hello, now: Now) -> None:
-        old = self._conns[user.conn]
-        self._reply_error(old, _error(ErrorCode.REPLACED, "you signed in elsewhere"), None)
-        self._out.close(old.id)
-        old.state, old.user = ConnState.CLOSED, None
-        old.parked.clear()
+        self._replace_connection(user.conn)
         self._directory.move(user, conn.id)
         self._activate(conn, user, hello)
         wanted = list(hello.resume or ()) or list(user.rooms)
@@ -245,6 +241,19 @@ class SignIn:
             if room not in user.rooms:
                 self._directory.enter(user, room, round(now.wall, 3))
             self._send_room_state(conn, room, hello.resume, ref=hello.ref)
+
+    def _replace_connection(self, conn_id: ConnId) -> None:
+        """``conn_id``'s user signed in elsewhere: tell it why and close it.
+
+        Nothing is announced: the user goes on, on another connection.
+        """
+        old = self._conns.get(conn_id)
+        if old is None or old.state is ConnState.CLOSED:
+            return
+        self._reply_error(old, _error(ErrorCode.REPLACED, "you signed in elsewhere"), None)
+        self._out.close(old.id)
+        old.state, old.user = ConnState.CLOSED, None
+        old.parked.clear()
 
     def _activate(self, conn: Connection, user: User, hello: Hello) -> None:
         conn.state, conn.user = ConnState.ACTIVE, user

@@ -191,12 +191,7 @@ class ClusterSignIn(SignIn):
 
     def _take_over_claimed(self, conn: Connection, user: User, hello: Hello, secret: str,
                            now: Now) -> None:
-        old = self._conns.get(user.conn) if user.conn != REMOTE else None
-        if old is not None:
-            self._reply_error(old, _error(ErrorCode.REPLACED, "you signed in elsewhere"), None)
-            self._out.close(old.id)
-            old.state, old.user = ConnState.CLOSED, None
-            old.parked.clear()
+        self._replace_connection(user.conn)
         user.node, user.session, user.session_key = "", secret, secret_digest(secret)
         # Its session or its password proved it: a registered name is its own.
         if self._accounts.get(user.key) is not None:
@@ -213,24 +208,13 @@ class ClusterSignIn(SignIn):
 
     def _drop_stale(self, user: User) -> None:
         """Forget ``user`` here without telling the cluster (it already knows)."""
-        if user.conn != REMOTE:
-            old = self._conns.get(user.conn)
-            if old is not None and old.state is not ConnState.CLOSED:
-                self._reply_error(old, _error(ErrorCode.REPLACED, "you signed in elsewhere"),
-                                  None)
-                self._out.close(old.id)
-                old.state, old.user = ConnState.CLOSED, None
+        self._replace_connection(user.conn)
         self._directory.move(user, REMOTE)
         self._directory.remove(user, "disconnected")
 
     def _handed_over(self, user: User, node: str) -> None:
         """Our user signed in on ``node`` with its session: this connection is replaced."""
-        old = self._conns.get(user.conn)
-        if old is not None and old.state is not ConnState.CLOSED:
-            self._reply_error(old, _error(ErrorCode.REPLACED, "you signed in elsewhere"), None)
-            self._out.close(old.id)
-            old.state, old.user = ConnState.CLOSED, None
-            old.parked.clear()
+        self._replace_connection(user.conn)
         self._members.hand_over(user, node)
 
     # -- nick ----------------------------------------------------------------------
