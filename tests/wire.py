@@ -211,6 +211,32 @@ class WireClient:
         """Send a ``say``."""
         self.send({"type": "say", "room": room, "text": text, **extra})
 
+    def say_all(
+        self, room: str, texts: list[str], *, window: int = 8, timeout_s: float = 20.0,
+    ) -> list[Frame]:
+        """Send ``texts`` with ids, at most ``window`` unacknowledged, reading as it goes.
+
+        Returns the acknowledgements (this sender's own ``message`` frames) in
+        order. A sender that writes a burst and only then reads would hold
+        every copy of its own messages unread, and a server with a small
+        ``--max-outbuf`` rightly drops it as a slow consumer.
+        """
+        deadline = time.monotonic() + timeout_s
+        me = self.welcome["name"]
+        acks: list[Frame] = []
+        ids = [f"all{n}-{len(texts)}" for n in range(len(texts))]
+        sent = 0
+        while len(acks) < len(texts):
+            while sent < len(texts) and sent - len(acks) < window:
+                self.say(room, texts[sent], id=ids[sent])
+                sent += 1
+            want = ids[len(acks)]
+            acks.append(self.recv_until(
+                "message", timeout_s=max(0.0, deadline - time.monotonic()),
+                where=lambda m, want=want: (
+                    m.get("id") == want and m.get("room") == room and m.get("from") == me)))
+        return acks
+
     def close(self) -> None:
         """Close the socket (abruptly, as a vanished client would)."""
         with contextlib.suppress(OSError):

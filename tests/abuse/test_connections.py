@@ -69,9 +69,7 @@ def test_a_client_that_never_reads_is_dropped_though_it_keeps_pinging(
     server = server_process("--heartbeat", "1", "--flood-rate", "0", "--db", ":memory:")
     writer = server.connect()
     writer.hello("writer")
-    for i in range(300):
-        writer.say("lobby", f"{i:04d} " + "x" * 3990)
-    writer.recv_until("message", where=lambda m: m["seq"] == 300, timeout_s=20)
+    writer.say_all("lobby", [f"{i:04d} " + "x" * 3990 for i in range(300)])
     stalled = connect_from(server.port, rcvbuf_bytes=4096)
     try:
         stalled.sendall(frame({"type": "hello", "name": "stalled", "protocol": 1}))
@@ -104,10 +102,10 @@ def test_a_slow_consumer_drop_logs_one_line(server_process: StartServer) -> None
         slow.sendall(frame({"type": "hello", "name": "slow", "protocol": 1}))
         writer = server.connect()
         writer.hello("writer")
-        for i in range(400):
-            writer.say("lobby", "y" * 3000, id=f"w{i}")
+        # The writer reads as it goes: with this small --max-outbuf, a writer
+        # that left its own 1.2 MB of copies unread would be dropped as well.
+        assert writer.say_all("lobby", ["y" * 3000] * 400)[-1]["seq"] == 400
         assert server.wait_for_log(r"slow consumer", timeout_s=10)
-        writer.recv_until("message", where=lambda m: m["seq"] == 400, timeout_s=20)
     finally:
         slow.close()
     assert len(re.findall(r"slow consumer", server.log)) == 1

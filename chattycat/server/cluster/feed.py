@@ -56,8 +56,12 @@ class RoomFeed:
         self._slots: dict[str, deque[_Slot]] = {}
         self._publishing: dict[int, _Slot] = {}
         # Per room with says waiting: connections that came in after a say took
-        # its place, whose copies go to the end of the output until none waits.
-        self._late: dict[str, set[ConnId]] = {}
+        # its place, whose copies go to the end of the output until none waits,
+        # each with the first seq sent to it that way.
+        self._late: dict[str, dict[ConnId, int]] = {}
+        # Per room: connections that resumed having seen up to a seq this node
+        # has not delivered yet (they came from a node further along), and that seq.
+        self._seen: dict[str, dict[ConnId, int]] = {}
 
     # -- following ------------------------------------------------------------------
 
@@ -82,16 +86,30 @@ class RoomFeed:
             self._cursor[room] = self._base[room] = top
         return top
 
+    def seen_through(self, room: str, conn: ConnId, seq: int) -> None:
+        """``conn`` resumed ``room`` having seen every message up to ``seq``.
+
+        Its history reply holds what came after ``seq`` up to this node's
+        cursor, and live copies follow the cursor. But the node it came from
+        may have been further along than this one: the messages between this
+        cursor and ``seq`` must then not reach it a second time.
+        """
+        cursor = self._cursor.get(room)
+        if cursor is None or cursor < seq:
+            self._seen.setdefault(room, {})[conn] = seq
+
     def unfollow_if_idle(self, room: str) -> None:
         """Stop following ``room`` if nobody here is in it and no say there waits."""
         if room in self._cursor and not self._slots.get(room) and not self._conns(room):
             del self._cursor[room]
             self._base.pop(room, None)
+            self._seen.pop(room, None)
 
     def clear(self) -> None:
         """Follow nothing (the node's users are gone)."""
         self._cursor.clear()
         self._base.clear()
+        self._seen.clear()
 
     # -- says -----------------------------------------------------------------------
 
@@ -126,6 +144,27 @@ class RoomFeed:
             slot.effects.append(Send((slot.conn,), frame))
         self._resolve(slot)
 
+    def repeated(self, token: int, original: Message) -> None:
+        """The say ``token`` repeated an id of its sender's: ``original`` answers it.
+
+        The original must not overtake the room's messages before it on their
+        way to the sender: if it is not delivered here yet, the sender's copy,
+        when it comes round, is the answer; if the sender's copy already waits
+        at the end of the output (it came in after a say took its place), that
+        copy is. Otherwise it goes again, to the sender alone (PROTOCOL 5).
+        """
+        slot = self._publishing.get(token)
+        if slot is None:
+            return
+        if original.seq > self._cursor.get(slot.room, 0):
+            slot.seq = original.seq
+            return
+        late_from = self._late.get(slot.room, {}).get(slot.conn)
+        if late_from is not None and late_from <= original.seq:
+            self._resolve(slot)
+        else:
+            self.answered(token, original)
+
     def say_of(self, token: int) -> Say | None:
         """The say op ``token`` carries, while it waits."""
         slot = self._publishing.get(token)
@@ -146,11 +185,14 @@ class RoomFeed:
         if cursor is None:
             return
         slots = self._slots.get(room)
-        conns = self._conns(room)
+        everyone = conns = self._conns(room)
+        seen = self._seen.get(room)
         for message in messages:
             if message.seq <= cursor:
                 continue  # delivered already (a wake-up and a reply both brought it)
             cursor = message.seq
+            if seen:
+                conns = self._unseen(seen, everyone, cursor)
             if not slots:
                 self._out.send(conns, message)
                 continue
@@ -168,6 +210,15 @@ class RoomFeed:
         self._cursor[room] = cursor
         self.unfollow_if_idle(room)
 
+    @staticmethod
+    def _unseen(seen: dict[ConnId, int], conns: tuple[ConnId, ...],
+                seq: int) -> tuple[ConnId, ...]:
+        """Of ``conns``, those that have not seen ``seq`` yet (see :meth:`seen_through`)."""
+        for conn, through in list(seen.items()):
+            if through < seq:
+                del seen[conn]  # caught up: this and later copies are new to it
+        return tuple(c for c in conns if seen.get(c, 0) < seq) if seen else conns
+
     def _split(self, room: str, slot: _Slot, conns: tuple[ConnId, ...],
                message: Message) -> tuple[ConnId, ...]:
         """Of ``conns``, those whose copy of ``message`` belongs in ``slot``.
@@ -177,8 +228,10 @@ class RoomFeed:
         later copies for them while says wait, so that they stay in seq order.
         """
         before = frozenset(slot.members)
-        late = self._late.setdefault(room, set())
-        late.update(c for c in conns if c not in before)
+        late = self._late.setdefault(room, {})
+        for conn in conns:
+            if conn not in before and conn not in late:
+                late[conn] = message.seq
         now = tuple(c for c in conns if c in late)
         if now:
             self._out.send(now, message)

@@ -47,7 +47,7 @@ class ClusterSignIn(SignIn):
     _ops: list[Op]
     _claims: dict[int, _ClaimWait]
     _renames: dict[int, tuple[ConnId, Nick]]
-    _won: set[str]
+    _won: dict[str, int]
 
     if TYPE_CHECKING:
         @property
@@ -109,7 +109,8 @@ class ClusterSignIn(SignIn):
             self._reply_error(conn, _error(ErrorCode.NAME_TAKEN,
                                            f"the name {req.name} {text}").with_ref(req.ref), None)
         elif outcome == "ok":
-            self._won.add(name_key(req.name))
+            key = name_key(req.name)
+            self._won[key] = self._won.get(key, 0) + 1
             self._directory.rename(user, req.name)
         self._drain_parked(conn)
         return self._flush()
@@ -158,7 +159,7 @@ class ClusterSignIn(SignIn):
             self._auth_failed(conn, hello, now)
             return
         key = name_key(hello.name)
-        self._won.add(key)
+        self._won[key] = self._won.get(key, 0) + 1
         secret = wait.secret
         if hello.session is not None and secret_digest(hello.session) == result.digest:
             secret = hello.session

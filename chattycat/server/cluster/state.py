@@ -22,7 +22,7 @@ live messages meet without a gap or a repeat.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from chattycat.errors import ErrorCode, ProtocolError
@@ -85,9 +85,12 @@ class ClusterState(ClusterSignIn, ChatState):
         self._ops: list[Op] = []
         self._claims = {}
         self._renames = {}
-        # Names this node won in Redis whose own in/move/nick event it has not
-        # read yet: an event about them read before that one is older than the win.
-        self._won = set()
+        # Names this node won in Redis, with how many of its own in/move/nick
+        # events for them it has not read yet: another node's event about such a
+        # name read before the last of those is older than the win. Counted, not
+        # just marked: a client flapping between nodes can make a node win the
+        # same name twice before it reads the first win's event.
+        self._won = {}
         self._whispers: dict[int, tuple[ConnId, WhisperTo, Whisper]] = {}
         super().__init__(config)
         self._feed = RoomFeed(self._out, self._directory.conns, self._is_known)
@@ -105,6 +108,13 @@ class ClusterState(ClusterSignIn, ChatState):
     def _history_bound(self, room: str) -> int:
         cursor = self._feed.cursor(room)
         return FOLLOW if cursor is None else cursor
+
+    def _send_room_state(self, conn: Connection, room: str,
+                         resume: Mapping[str, int] | None, ref: Any) -> None:
+        if resume and room in resume:
+            # Taken over from a node further along in this room than this one.
+            self._feed.seen_through(room, conn.id, resume[room])
+        super()._send_room_state(conn, room, resume, ref)
 
     def _local_rooms_changed(self, room: str) -> None:
         self._feed.unfollow_if_idle(room)
@@ -163,7 +173,7 @@ class ClusterState(ClusterSignIn, ChatState):
         """Redis numbered a ``say`` (or found its id in the sender's window: ``duplicate``,
         and ``message`` is the original, for the sender alone)."""
         if duplicate:
-            self._feed.answered(token, message)
+            self._feed.repeated(token, message)
         else:
             self._feed.numbered(token, message.seq)
         return self._flush()
@@ -220,9 +230,9 @@ class ClusterState(ClusterSignIn, ChatState):
         """Another node's user did something (events from this node are skipped)."""
         if event.node == self.node:
             if isinstance(event, RemoteNick):
-                self._won.discard(name_key(event.name))
+                self._read_own_win(name_key(event.name))
             elif isinstance(event, RemoteIn | RemoteMove):
-                self._won.discard(event.key)
+                self._read_own_win(event.key)
             return self._flush()
         if isinstance(event, RemoteIn | RemoteMove) and event.key in self._won:
             return self._flush()  # from before this node won the name
@@ -237,6 +247,13 @@ class ClusterState(ClusterSignIn, ChatState):
         else:
             self._remote_changed(event)
         return self._flush()
+
+    def _read_own_win(self, key: str) -> None:
+        left = self._won.get(key, 0) - 1
+        if left > 0:
+            self._won[key] = left
+        else:
+            self._won.pop(key, None)
 
     def resync(self, users: Iterable[RemoteUser], now: Now) -> list[Effect]:
         """Make this node's view match the cluster's list of signed-in users.

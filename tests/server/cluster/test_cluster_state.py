@@ -428,6 +428,71 @@ def test_a_resume_on_another_node_gets_what_it_missed_once(three: Cluster) -> No
     assert seqs(n2, 3) == [4, 5, 6]
 
 
+def test_a_takeover_onto_a_node_behind_in_the_room_repeats_nothing(lobby: Cluster) -> None:
+    # ann (n1) has seen up to 3; n2, where cat is, has read the lobby only to 1.
+    # Found by the three-node takeover test under load: 2 and 3 reached ann twice.
+    n1, n2 = lobby["n1"], lobby["n2"]
+    ann = n1.frames(1)[0]
+    for i in range(1, 4):
+        n1.receive(2, Say("lobby", f"#{i}"))
+        n1.send()
+        n1.answer()
+        n1.deliver("lobby")
+    n2.deliver("lobby", 1)
+    assert seqs(n1, 1) == [1, 2, 3] and n2.machine.cursor("lobby") == 1
+    n2.connect(9)
+    n2.receive(9, Hello("ann", session=ann.session, resume={"lobby": 3}))
+    n2.send()
+    n2.answer()  # taken over: nothing newer than 3 to send yet
+    n1.receive(2, Say("lobby", "#4"))
+    lobby.settle()
+    assert seqs(n2, 9) == [4]
+    assert seqs(n2, 3) == [1, 2, 3, 4]
+
+
+def test_a_retry_elsewhere_is_answered_after_the_messages_before_it(lobby: Cluster) -> None:
+    # ann's say leaves n1 unacknowledged; she resumes on n2 and sends it again.
+    # Found by the property test: the original (seq 2) reached her before seq 1.
+    n1, n2 = lobby["n1"], lobby["n2"]
+    ann = n1.frames(1)[0]
+    n1.receive(1, Say("lobby", "mine", id="m1"))
+    n2.receive(3, Say("lobby", "first"))
+    n1.disconnected(1)
+    n2.connect(9)
+    n2.receive(9, Hello("ann", session=ann.session, resume={"lobby": 0}))
+    n2.send()  # cat's say is stored as 1, and ann is taken over
+    n2.answer()
+    n1.send()  # ann's first try is stored as 2
+    n1.answer()
+    n2.receive(9, Say("lobby", "mine", id="m1"))
+    lobby.settle()
+    assert [m.text for m in lobby.redis.stored("lobby")] == ["first", "mine"]
+    assert seqs(n2, 9) == [1, 2]
+
+
+def test_a_name_won_twice_before_its_events_are_read_stays_won() -> None:
+    # ann flaps n1 -> n2 -> n1 before n1 reads any event: n2's move, read
+    # between n1's two wins, is older than the second and must not replace it.
+    three = Cluster("n1", "n2")
+    n1, n2 = three["n1"], three["n2"]
+    n1.connect(1)
+    n1.receive(1, Hello("ann"))
+    n1.send()
+    n1.answer()
+    first = n1.frames(1)[0]
+    n1.disconnected(1)
+    for node, conn in ((n2, 2), (n1, 3)):
+        node.connect(conn)
+        node.receive(conn, Hello("ann", session=first.session))
+        node.send()
+        node.answer()
+        if conn == 2:
+            n2.disconnected(2)
+    three.settle()
+    assert n1.machine.state_of(3) is ConnState.ACTIVE
+    assert not n1.frames(3, Error)
+
+
 def test_a_takeover_while_a_say_is_in_flight(lobby: Cluster) -> None:
     n1, n2 = lobby["n1"], lobby["n2"]
     ann = n1.frames(1)[0]
