@@ -594,9 +594,11 @@ class Transport:
 
     def _send_buffers(self, buffers: Sequence[bytes | memoryview]) -> int:
         """One system call: ``sendmsg`` (scatter/gather), else ``send`` of a joined chunk."""
+        if len(buffers) == 1:  # the fan-out's usual case (one joined run): the lighter call
+            return self._sock.send(buffers[0], _SEND_FLAGS)
         if _HAS_SENDMSG:
             return self._sock.sendmsg(buffers, (), _SEND_FLAGS)
-        if len(buffers) == 1 or len(buffers[0]) >= _FALLBACK_JOIN_BYTES:
+        if len(buffers[0]) >= _FALLBACK_JOIN_BYTES:
             return self._sock.send(buffers[0])
         joined, size = [], 0
         for buffer in buffers:  # join small chunks only, so big ones are never re-copied
