@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -39,11 +38,11 @@ from typing import Any
 
 from servers import (
     MACHINE_CORES,
-    STOP_TIMEOUT_S,
     ServerProcess,
     chattycat_limits_off,
     child_setup,
     free_port,
+    stop_process,
 )
 
 REDIS_START_TIMEOUT_S = 10.0
@@ -142,13 +141,7 @@ class RedisProcess:
 
     def stop(self) -> None:
         """SIGTERM by PID, then SIGKILL if it does not exit in time."""
-        if self.proc.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.proc.wait(STOP_TIMEOUT_S)
+        stop_process(self.proc)
 
 
 def node_command(redis: RedisProcess, durability: str, workers: int = 1) -> list[str]:

@@ -270,6 +270,57 @@ class InProcessServer:
 StartInProcess = Callable[..., InProcessServer]
 
 
+def server_config(config: dict[str, Any]) -> ServerConfig:
+    """A ServerConfig for tests: ``config`` holds RoomsConfig and ServerConfig fields
+    by name, over the quiet room defaults, on an OS-chosen loopback port."""
+    room_fields = set(RoomsConfig.__dataclass_fields__)
+    rooms = replace(QUIET_ROOMS, **{k: v for k, v in config.items() if k in room_fields})
+    return ServerConfig(host="127.0.0.1", port=0, rooms=rooms,
+                        **{k: v for k, v in config.items() if k not in room_fields})
+
+
+def start_on_thread(
+    make_store: Callable[[EventLoop], Any], config: ServerConfig, clock: Clock | None,
+    name: str,
+) -> tuple[EventLoop, ChatServer, threading.Thread, tuple[str, int]]:
+    """A ChatServer with the store ``make_store`` builds, on its own loop thread.
+
+    Returns once it listens (or raises what stopped it); the thread closes the
+    store and the loop when the server stops.
+    """
+    ready: queue.Queue[tuple[Any, ...]] = queue.Queue()
+
+    def serve() -> None:
+        loop = EventLoop()
+        store = None
+        try:
+            store = make_store(loop)
+            server = ChatServer(loop, store, config, clock=clock)
+            server.on_stopped = loop.stop
+            addresses = server.start()
+        except BaseException as exc:
+            ready.put((exc,))
+            if store is not None:
+                store.close()
+            loop.close()
+            return
+        ready.put((loop, server, addresses))
+        try:
+            loop.run_forever()
+        finally:
+            store.close()
+            loop.close()
+
+    thread = threading.Thread(target=serve, name=name, daemon=True)
+    thread.start()
+    outcome = ready.get(timeout=START_TIMEOUT_S)
+    if len(outcome) == 1:
+        raise outcome[0]
+    loop, server, addresses = outcome
+    host, port = addresses[0][:2]
+    return loop, server, thread, (host, port)
+
+
 @pytest.fixture
 def chat_server(tmp_path: Path) -> Iterator[StartInProcess]:
     """Factory: ``start(db=None, prepare=None, store_factory=SQLiteStore, clock=None, **config)``.
@@ -288,47 +339,22 @@ def chat_server(tmp_path: Path) -> Iterator[StartInProcess]:
         store_factory: Callable[[str], SQLiteStore] = SQLiteStore, clock: Clock | None = None,
         **config: Any,
     ) -> InProcessServer:
-        room_fields = set(RoomsConfig.__dataclass_fields__)
-        rooms = replace(QUIET_ROOMS, **{k: v for k, v in config.items() if k in room_fields})
-        server_config = ServerConfig(
-            host="127.0.0.1", port=0, rooms=rooms,
-            **{k: v for k, v in config.items() if k not in room_fields},
-        )
         default_db = tmp_path / ("h.db" if not started else f"h{len(started)}.db")
         db_path = str(db) if db is not None else str(default_db)
-        ready: queue.Queue[tuple[Any, ...]] = queue.Queue()
 
-        def serve() -> None:
-            loop = EventLoop()
-            store: SQLiteStore | None = None
-            try:
-                store = store_factory(db_path)
-                if prepare is not None:
+        def make_store(_loop: EventLoop) -> SQLiteStore:
+            store = store_factory(db_path)
+            if prepare is not None:
+                try:
                     prepare(store)
                     store.commit()
-                server = ChatServer(loop, store, server_config, clock=clock)
-                server.on_stopped = loop.stop
-                addresses = server.start()
-            except BaseException as exc:
-                ready.put((exc,))
-                if store is not None:
+                except BaseException:
                     store.close()
-                loop.close()
-                return
-            ready.put((loop, server, addresses))
-            try:
-                loop.run_forever()
-            finally:
-                store.close()
-                loop.close()
+                    raise
+            return store
 
-        thread = threading.Thread(target=serve, name="chattycat-server", daemon=True)
-        thread.start()
-        outcome = ready.get(timeout=START_TIMEOUT_S)
-        if len(outcome) == 1:
-            raise outcome[0]
-        loop, server, addresses = outcome
-        host, port = addresses[0][:2]
+        loop, server, thread, (host, port) = start_on_thread(
+            make_store, server_config(config), clock, "chattycat-server")
         running = InProcessServer(host, port, loop, server, thread, db_path)
         started.append(running)
         return running

@@ -273,6 +273,13 @@ class SignIn:
     # -- nick and register ------------------------------------------------------
 
     def _check_nick(self, user: User, name: str, key: str, now: Now) -> None:
+        self._check_name_free(user, name, key)
+        account = self._accounts.get(key)
+        if account is None and self._sessions.reserved(key, user.session, now.wall):
+            raise _error(ErrorCode.NAME_TAKEN, f"the name {name} is kept for its session")
+
+    def _check_name_free(self, user: User, name: str, key: str) -> None:
+        """Refuse ``name`` for ``user`` if someone here holds it or it is another's account."""
         if self._directory.user(key) is not None:
             raise _error(ErrorCode.NAME_TAKEN, f"the name {name} is taken")
         account = self._accounts.get(key)
@@ -281,8 +288,6 @@ class SignIn:
         if account is None and self._accounts.required:
             raise _error(ErrorCode.AUTH_FAILED,
                          f"{name} is not an account; accounts are added by the operator")
-        if account is None and self._sessions.reserved(key, user.session, now.wall):
-            raise _error(ErrorCode.NAME_TAKEN, f"the name {name} is kept for its session")
 
     def _on_register(self, conn: Connection, user: User, req: Register, now: Now) -> None:
         if self._accounts.mode.value == "off":

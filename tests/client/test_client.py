@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,15 +20,26 @@ from chattycat.client.client import (
 )
 from chattycat.net.listener import listen
 from chattycat.net.loop import EventLoop
-from chattycat.net.transport import Protocol, Transport
-from chattycat.protocol.framing import FrameDecoder, encode_frame
 from chattycat.protocol.messages import Error, History, Message, Notice, Roster, Whisper
 from chattycat.server.app import ChatServer, ServerConfig
 from chattycat.server.sqlite_store import SQLiteStore
 from chattycat.server.state import RoomsConfig
+from tests.scripted_server import ScriptedServer, welcome_for
 
 WAIT_S = 5.0
 QUIET = RoomsConfig(flood_rate_per_s=0, heartbeat_s=0, handshake_timeout_s=5.0)
+
+
+def messages_shown(events: list[ClientEvent], room: str) -> list[Message]:
+    """Of a client's ``events``, the messages shown for ``room``, live and from
+    history, in order."""
+    shown: list[Message] = []
+    for event in events:
+        if isinstance(event, Message) and event.room == room:
+            shown.append(event)
+        elif isinstance(event, History) and event.room == room:
+            shown.extend(event.messages)
+    return shown
 
 
 @dataclass
@@ -46,13 +56,7 @@ class Recorder:
 
     def messages(self, room: str) -> list[Message]:
         """Messages shown for ``room``, live and from history, in order."""
-        shown: list[Message] = []
-        for event in self.events:
-            if isinstance(event, Message) and event.room == room:
-                shown.append(event)
-            elif isinstance(event, History) and event.room == room:
-                shown.extend(event.messages)
-        return shown
+        return messages_shown(self.events, room)
 
 
 class Harness:
@@ -307,32 +311,17 @@ def test_server_restart_resumes_without_loss_or_duplicates(chat: Harness) -> Non
 # -- a scripted fake server, for what a real one does only on a timer ---------------
 
 
-class FakeServer(Protocol):
+class FakeServer(ScriptedServer):
     """Sends a welcome and a ping; records what the client sends."""
 
     def __init__(self, heartbeat: float) -> None:
+        super().__init__()
         self.heartbeat = heartbeat
-        self.frames: list[dict[str, object]] = []
-        self.decoder = FrameDecoder()
-        self.transport: Transport | None = None
 
-    def connection_made(self, transport: Transport) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.decoder.feed(data)
-        for payload in self.decoder:
-            frame = json.loads(payload)
-            self.frames.append(frame)
-            if frame["type"] == "hello":
-                self.send({"type": "welcome", "name": frame["name"], "color": "#112233",
-                           "protocol": 1, "server": "fake", "session": "s1",
-                           "max_frame": 65536, "heartbeat": self.heartbeat})
-                self.send({"type": "ping", "token": "tok-7"})
-
-    def send(self, frame: dict[str, object]) -> None:
-        assert self.transport is not None
-        self.transport.write(encode_frame(json.dumps(frame).encode()))
+    def answer(self, frame: dict[str, object]) -> None:
+        if frame["type"] == "hello":
+            self.send(welcome_for(frame, "fake", self.heartbeat))
+            self.send({"type": "ping", "token": "tok-7"})
 
 
 def test_server_ping_is_answered_with_the_same_token(loop: EventLoop) -> None:

@@ -9,7 +9,6 @@ whatever was not acknowledged, with the original ids.
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -25,46 +24,27 @@ from chattycat.client.client import (
 )
 from chattycat.net.listener import Listener, listen
 from chattycat.net.loop import EventLoop
-from chattycat.net.transport import Protocol, Transport
-from chattycat.protocol.framing import FrameDecoder, encode_frame
 from chattycat.server.app import ChatServer, ServerConfig
 from chattycat.server.memory_store import MemoryStore
 from tests.client.test_client import QUIET, Recorder
 from tests.conftest import InProcessServer, StartInProcess, chattycat_command, child_env
+from tests.scripted_server import ScriptedServer, welcome_for
 
 WAIT_S = 5.0
 
 
-class DyingNode(Protocol):
+class DyingNode(ScriptedServer):
     """A node that welcomes (session ``s1``), puts the user in lobby, and never acknowledges."""
 
     def __init__(self, nodes: list[DyingNode]) -> None:
+        super().__init__()
         nodes.append(self)
-        self.frames: list[dict[str, object]] = []
-        self.decoder = FrameDecoder()
-        self.transport: Transport | None = None
 
-    def connection_made(self, transport: Transport) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.decoder.feed(data)
-        for payload in self.decoder:
-            frame = json.loads(payload)
-            self.frames.append(frame)
-            if frame["type"] == "hello":
-                self.send({"type": "welcome", "name": frame["name"], "color": "#112233",
-                           "protocol": 1, "server": "node", "session": "s1",
-                           "max_frame": 65536, "heartbeat": 0})
-                self.send({"type": "joined", "room": "lobby", "name": frame["name"],
-                           "color": "#112233", "ts": 0})
-
-    def send(self, frame: dict[str, object]) -> None:
-        assert self.transport is not None
-        self.transport.write(encode_frame(json.dumps(frame).encode()))
-
-    def of_type(self, kind: str) -> list[dict[str, object]]:
-        return [f for f in self.frames if f["type"] == kind]
+    def answer(self, frame: dict[str, object]) -> None:
+        if frame["type"] == "hello":
+            self.send(welcome_for(frame, "node"))
+            self.send({"type": "joined", "room": "lobby", "name": frame["name"],
+                       "color": "#112233", "ts": 0})
 
 
 @pytest.fixture

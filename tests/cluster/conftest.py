@@ -29,7 +29,8 @@ import pytest
 import redis
 
 from chattycat.client.client import Client, ClientEvent, Connected
-from chattycat.protocol.messages import History, Message
+from chattycat.protocol.messages import Message
+from tests.client.test_client import messages_shown
 from tests.conftest import (
     LISTENING_RE,
     START_TIMEOUT_S,
@@ -272,13 +273,7 @@ class Member:
 
     def shown(self, room: str) -> list[Message]:
         """Messages shown for ``room``, live and from history, in order."""
-        shown: list[Message] = []
-        for event in self.events:
-            if isinstance(event, Message) and event.room == room:
-                shown.append(event)
-            elif isinstance(event, History) and event.room == room:
-                shown.extend(event.messages)
-        return shown
+        return messages_shown(self.events, room)
 
     def resumed(self) -> bool:
         return any(isinstance(e, Connected) and e.resumed for e in self.events)

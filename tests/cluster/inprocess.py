@@ -18,20 +18,16 @@ stores them as it would any other; see :class:`StoreThroughWire`.
 from __future__ import annotations
 
 import itertools
-import queue
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from chattycat.net.loop import EventLoop
 from chattycat.protocol.messages import Message
-from chattycat.server.app import ChatServer, Clock, ServerConfig
+from chattycat.server.app import Clock, ServerConfig
 from chattycat.server.config import RedisSettings
 from chattycat.server.redis_store import RedisStore
-from chattycat.server.state import RoomsConfig
 from tests.cluster.conftest import wait_linked
-from tests.conftest import QUIET_ROOMS, START_TIMEOUT_S, InProcessServer
+from tests.conftest import InProcessServer, server_config, start_on_thread
 from tests.redis_server import RedisServer
 from tests.wire import WireClient
 
@@ -72,36 +68,9 @@ class StoreThroughWire:
 def start_node(redis_url: str, node: str, config: ServerConfig,
                clock: Clock | None) -> InProcessServer:
     """A cluster node on its own loop thread (as ``chat_server`` runs a single server)."""
-    ready: queue.Queue[tuple[Any, ...]] = queue.Queue()
-
-    def serve() -> None:
-        loop = EventLoop()
-        store = None
-        try:
-            store = RedisStore(loop, RedisSettings(redis_url, node_name=node))
-            server = ChatServer(loop, store, config, clock=clock)
-            server.on_stopped = loop.stop
-            addresses = server.start()
-        except BaseException as exc:
-            ready.put((exc,))
-            if store is not None:
-                store.close()
-            loop.close()
-            return
-        ready.put((loop, server, addresses))
-        try:
-            loop.run_forever()
-        finally:
-            store.close()
-            loop.close()
-
-    thread = threading.Thread(target=serve, name=f"chattycat-{node}", daemon=True)
-    thread.start()
-    outcome = ready.get(timeout=START_TIMEOUT_S)
-    if len(outcome) == 1:
-        raise outcome[0]
-    loop, server, addresses = outcome
-    host, port = addresses[0][:2]
+    loop, server, thread, (host, port) = start_on_thread(
+        lambda loop: RedisStore(loop, RedisSettings(redis_url, node_name=node)),
+        config, clock, f"chattycat-{node}")
     return InProcessServer(host, port, loop, server, thread, redis_url)
 
 
@@ -121,16 +90,11 @@ class InProcessCluster:
 
     def __init__(self, redis_server: RedisServer, config: dict[str, Any],
                  clock: Clock | None = None) -> None:
-        room_fields = set(RoomsConfig.__dataclass_fields__)
-        rooms = replace(QUIET_ROOMS, **{k: v for k, v in config.items() if k in room_fields})
-        server_config = ServerConfig(
-            host="127.0.0.1", port=0, rooms=rooms,
-            **{k: v for k, v in config.items() if k not in room_fields},
-        )
+        config_ = server_config(config)
         self.nodes: list[InProcessServer] = []
         try:
             for name in ("node1", "node2"):
-                self.nodes.append(start_node(redis_server.url, name, server_config, clock))
+                self.nodes.append(start_node(redis_server.url, name, config_, clock))
                 with redis_server.client() as db:
                     if not wait_linked(db, name):
                         raise RuntimeError(f"{name} did not connect to Redis")

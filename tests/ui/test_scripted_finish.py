@@ -7,7 +7,6 @@ but never acknowledges a message, so the session must give up on its own.
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Iterator
 
@@ -16,41 +15,22 @@ import pytest
 from chattycat.client.client import Client, ClientState
 from chattycat.net.listener import listen
 from chattycat.net.loop import EventLoop
-from chattycat.net.transport import Protocol, Transport
-from chattycat.protocol.framing import FrameDecoder, encode_frame
 from chattycat.ui.scripted import PlainSession
+from tests.scripted_server import ScriptedServer, welcome_for
 
 WAIT_S = 5.0
 
 
-class ForgetfulServer(Protocol):
+class ForgetfulServer(ScriptedServer):
     """Welcomes, joins the lobby and answers pings; records but never answers says."""
 
-    def __init__(self) -> None:
-        self.frames: list[dict[str, object]] = []
-        self.decoder = FrameDecoder()
-        self.transport: Transport | None = None
-
-    def connection_made(self, transport: Transport) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.decoder.feed(data)
-        for payload in self.decoder:
-            frame = json.loads(payload)
-            self.frames.append(frame)
-            if frame["type"] == "hello":
-                self.send({"type": "welcome", "name": frame["name"], "color": "#112233",
-                           "protocol": 1, "server": "fake", "session": "s1",
-                           "max_frame": 65536, "heartbeat": 0})
-                self.send({"type": "joined", "room": "lobby", "name": frame["name"],
-                           "color": "#112233", "ts": 1.0})
-            elif frame["type"] == "ping":
-                self.send({"type": "pong", "token": frame["token"]})
-
-    def send(self, frame: dict[str, object]) -> None:
-        assert self.transport is not None
-        self.transport.write(encode_frame(json.dumps(frame).encode()))
+    def answer(self, frame: dict[str, object]) -> None:
+        if frame["type"] == "hello":
+            self.send(welcome_for(frame, "fake"))
+            self.send({"type": "joined", "room": "lobby", "name": frame["name"],
+                       "color": "#112233", "ts": 1.0})
+        elif frame["type"] == "ping":
+            self.send({"type": "pong", "token": frame["token"]})
 
 
 @pytest.fixture

@@ -192,20 +192,11 @@ class ClusterSignIn(SignIn):
 
     def _take_over_claimed(self, conn: Connection, user: User, hello: Hello, secret: str,
                            now: Now) -> None:
-        self._replace_connection(user.conn)
         user.node, user.session, user.session_key = "", secret, secret_digest(secret)
         # Its session or its password proved it: a registered name is its own.
         if self._accounts.get(user.key) is not None:
             user.account = user.key
-        self._directory.move(user, conn.id)
-        self._activate(conn, user, hello)
-        wanted = list(hello.resume or ()) or list(user.rooms)
-        for room in [r for r in user.rooms if r not in wanted]:
-            self._directory.leave(user, room, "part", include_self=True)
-        for room in wanted:
-            if room not in user.rooms:
-                self._directory.enter(user, room, round(now.wall, 3))
-            self._send_room_state(conn, room, hello.resume, ref=hello.ref)
+        self._take_over(conn, user, hello, now)
 
     def _drop_stale(self, user: User) -> None:
         """Forget ``user`` here without telling the cluster (it already knows)."""
@@ -230,14 +221,8 @@ class ClusterSignIn(SignIn):
             self._ops.append(rename)
             self._directory.rename(user, req.name)
             return
-        account = self._accounts.get(new_key)
-        if account is not None and user.account != new_key:
-            raise _error(ErrorCode.NAME_TAKEN, f"the name {req.name} is registered to someone else")
-        if account is None and self._accounts.required:
-            raise _error(ErrorCode.AUTH_FAILED,
-                         f"{req.name} is not an account; accounts are added by the operator")
-        if self._directory.user(new_key) is not None:
-            raise _error(ErrorCode.NAME_TAKEN, f"the name {req.name} is taken")
+        # Whether a parked session keeps the name is the cluster's to say (Rename).
+        self._check_name_free(user, req.name, new_key)
         conn.waiting = token
         self._renames[token] = (conn.id, req)
         self._ops.append(rename)

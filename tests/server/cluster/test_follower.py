@@ -41,6 +41,16 @@ def follower_of(node: Node, client: StubClient) -> StreamFollower:
                           lambda *args: ["EVALSHA", *args], "0-0")
 
 
+def ann_signed_in(**hello: Any) -> tuple[Cluster, Node]:
+    """One node of a cluster of one, with ann signed in (conn 1)."""
+    cluster = Cluster("n1")
+    node = cluster["n1"]
+    node.connect(1)
+    node.receive(1, Hello("ann", **hello))
+    cluster.settle()
+    return cluster, node
+
+
 def answer_xranges(cluster: Cluster, client: StubClient, limit: int = 20) -> int:
     """Answer every XRANGE (and any it leads to) from the fake's streams; how many."""
     answered = 0
@@ -65,11 +75,7 @@ def _fields(m: Message) -> list[bytes]:
 
 
 def test_catching_up_reads_each_room_once_when_nothing_is_new() -> None:
-    cluster = Cluster("n1")
-    node = cluster["n1"]
-    node.connect(1)
-    node.receive(1, Hello("ann"))
-    cluster.settle()
+    cluster, node = ann_signed_in()
     assert node.machine.cursors() == {"lobby": 0}
     client = StubClient()
     follower_of(node, client).catch_up()
@@ -78,11 +84,7 @@ def test_catching_up_reads_each_room_once_when_nothing_is_new() -> None:
 
 
 def test_catching_up_delivers_what_was_missed() -> None:
-    cluster = Cluster("n1")
-    node = cluster["n1"]
-    node.connect(1)
-    node.receive(1, Hello("ann"))
-    cluster.settle()
+    cluster, node = ann_signed_in()
     for i in range(3):
         cluster.redis.add("lobby", "bob", f"#{i}")
     client = StubClient()
@@ -95,11 +97,7 @@ def test_catching_up_delivers_what_was_missed() -> None:
 def test_a_wake_up_before_following_began_is_not_lost() -> None:
     """A wake-up that arrives before the FOLLOW read's reply is ignored (the room is
     not followed yet); the reply must still lead to the message it announced."""
-    cluster = Cluster("n1")
-    node = cluster["n1"]
-    node.connect(1)
-    node.receive(1, Hello("ann", resume={"den": 0}))
-    cluster.settle()
+    cluster, node = ann_signed_in(resume={"den": 0})
     for i in range(5):
         cluster.redis.add("lobby", "bob", f"#{i}")
     client = StubClient()
@@ -118,11 +116,7 @@ def test_a_wake_up_before_following_began_is_not_lost() -> None:
 def test_a_read_asked_for_while_one_is_out_is_made_after_it() -> None:
     """The link drops with a read out; catching up (link back) asks for the room while
     that read's failure is still on its way: the room must still be read."""
-    cluster = Cluster("n1")
-    node = cluster["n1"]
-    node.connect(1)
-    node.receive(1, Hello("ann"))
-    cluster.settle()
+    cluster, node = ann_signed_in()
     cluster.redis.add("lobby", "bob", "#1")
     client = StubClient()
     follower = follower_of(node, client)
@@ -140,11 +134,7 @@ def test_a_read_asked_for_while_one_is_out_is_made_after_it() -> None:
 def test_a_read_that_was_out_when_catching_up_is_made_again() -> None:
     """A read that Redis ran before the link dropped cannot have seen what was
     stored while it was down: catching up reads again after it."""
-    cluster = Cluster("n1")
-    node = cluster["n1"]
-    node.connect(1)
-    node.receive(1, Hello("ann"))
-    cluster.settle()
+    cluster, node = ann_signed_in()
     cluster.redis.add("lobby", "bob", "#1")
     client = StubClient()
     follower = follower_of(node, client)
@@ -159,11 +149,7 @@ def test_a_read_that_was_out_when_catching_up_is_made_again() -> None:
 
 
 def test_a_full_read_is_followed_by_one_more_and_no_loop() -> None:
-    cluster = Cluster("n1")
-    node = cluster["n1"]
-    node.connect(1)
-    node.receive(1, Hello("ann"))
-    cluster.settle()
+    cluster, node = ann_signed_in()
     for i in range(FETCH_COUNT):
         cluster.redis.add("lobby", "bob", f"#{i}")
     client = StubClient()
