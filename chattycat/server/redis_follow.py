@@ -9,6 +9,10 @@ reads every followed room and the event stream the same way, so a lost
 wake-up costs a delay and never a message. If the node fell so far behind
 that the events it needs were trimmed, it reads the cluster afresh (a
 snapshot) and the machine reconciles.
+
+It also keeps the requests waiting for a
+:class:`~chattycat.server.cluster.ops.Settle`: each goes on once the events
+it waits for are read, or at once if the event stream cannot be read.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class StreamFollower:
         # Rooms to read once more when their read in flight is answered: it was
         # sent before a catch-up, so it may not have seen what the catch-up is for.
         self._again: set[str] = set()
+        # Settles waiting for the event stream to be read up to an event id.
+        self._settling: list[tuple[tuple[int, int], Callable[[], None]]] = []
 
     def arrived(self, room: str, seq: int, message: Message | None) -> None:
         """Message ``seq`` of ``room`` exists (``message`` if we have it): deliver in order."""
@@ -117,9 +123,34 @@ class StreamFollower:
         self._client.call(self._script("events", self._last_event, FETCH_COUNT),
                           self._events_read)
 
+    def when_read(self, event_id: str, then: Callable[[], None]) -> None:
+        """Call ``then`` once the event stream is read up to ``event_id``."""
+        if _id(event_id) <= _id(self._last_event):
+            then()
+            return
+        self._settling.append((_id(event_id), then))
+        if self._client.connected:
+            self.fetch_events()
+        else:
+            self.release()
+
+    def release(self) -> None:
+        """Let every waiting settle go on: the event stream cannot be read now."""
+        self._go_on(all_=True)
+
+    def _go_on(self, *, all_: bool = False) -> None:
+        if not self._settling:
+            return
+        read = _id(self._last_event)
+        ready = [then for at, then in self._settling if all_ or at <= read]
+        self._settling = [] if all_ else [w for w in self._settling if w[0] > read]
+        for then in ready:
+            then()
+
     def _events_read(self, reply: Any) -> None:
         self._events_busy = False
         if isinstance(reply, Exception):
+            self.release()
             return
         gap, entries = int(reply[0]), reply[1]
         if gap:
@@ -132,6 +163,7 @@ class StreamFollower:
             event = codec.decode_event(entry)
             if event is not None:
                 self._remote(event)
+        self._go_on()
         if self._events_again or len(entries) == FETCH_COUNT:
             self.fetch_events()
 
@@ -145,10 +177,12 @@ class StreamFollower:
         def answered(reply: Any) -> None:
             self._events_busy = False
             if isinstance(reply, Exception):
+                self.release()
                 return
             last, users, _accounts = codec.decode_snapshot(reply)
             self._last_event = last
             self._input(lambda state, now: state.resync(users, now))
+            self._go_on()
 
         self._client.call(self._script("snapshot"), answered)
 
@@ -157,3 +191,9 @@ class StreamFollower:
         self.fetch_events()
         for room in self._machine.cursors():
             self.read_on(room)
+
+
+def _id(event_id: str) -> tuple[int, int]:
+    """A stream entry id (``ms-n``) in the order Redis gives them."""
+    ms, _, n = event_id.partition("-")
+    return int(ms), int(n or 0)

@@ -48,6 +48,7 @@ from chattycat.server.cluster.ops import (
     RemoteUser,
     Rename,
     SendWhisper,
+    Settle,
     SignOut,
 )
 from chattycat.server.cluster.scripts import SCRIPTS
@@ -290,6 +291,8 @@ class RedisStore:
             return self._script("rename", *codec.rename_args(op, s)), self._renamed(op)
         if isinstance(op, SendWhisper):
             return self._script("whisper", *codec.whisper_args(op, s)), self._whispered(op)
+        if isinstance(op, Settle):
+            return ["XREVRANGE", "cc:events", "+", "-", "COUNT", 1], self._settle(op)
         return self._membership(op)
 
     def _membership(self, op: Membership) -> tuple[list[Any], Handler]:
@@ -379,6 +382,18 @@ class RedisStore:
 
         return answered
 
+    def _settle(self, op: Settle) -> Handler:
+        def go_on() -> None:
+            self._input(lambda state, now: state.settled(op.read, now))
+
+        def answered(reply: Any) -> None:
+            if isinstance(reply, Exception) or not reply:
+                go_on()  # out of reach (the replica is the best there is), or no events
+                return
+            self._follow().when_read(_text(reply[0][0]), go_on)
+
+        return answered
+
     def _batch_done(self, batch: WriteBatch, error: StoreError | None) -> None:
         if error is None:
             self._input(lambda state, now: state.committed(batch.id, now))
@@ -404,6 +419,8 @@ class RedisStore:
         self._follow().catch_up()  # whatever the streams got while this link was down
 
     def _down(self, exc: BaseException) -> None:
+        if self._follower is not None:
+            self._follower.release()
         held, self._held = self._held, []
         for commands, answered in held:  # never sent: they fail like any call while down
             answered([RedisConnectionError(str(exc))] * len(commands))

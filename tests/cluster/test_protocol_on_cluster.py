@@ -12,7 +12,6 @@ with the reason.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,31 +32,8 @@ NOT_ON_A_CLUSTER = {
         "only that store knows); test_three_nodes.py tests the window across nodes",
 }
 
-# Where a cluster is not one server: another node's view of who is in a room
-# catches up within a round trip (docs/scale-out.md), so a test that signs a
-# user in on one node and asks for the roster at once on the other may see
-# it a moment early. Intermittent, hence not strict.
-FAILING_ON_A_CLUSTER = {
-    "test_roster_over_max_frame_is_split_with_more":
-        "a node answers who from its replica, which may not have the newest user yet",
-}
-
-
-def _expected_to_fail(test: Callable[..., None], reason: str) -> Callable[..., None]:
-    # A wrapper, so that the mark does not reach the single-server suite's own test.
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        test(*args, **kwargs)
-
-    run.pytestmark = [*getattr(test, "pytestmark", []),  # type: ignore[attr-defined]
-                      pytest.mark.xfail(reason=reason, strict=False).mark]
-    return run
-
-
 for _name, _test in vars(suite).items():
     if _name.startswith("test_") and callable(_test) and _name not in NOT_ON_A_CLUSTER:
-        if _name in FAILING_ON_A_CLUSTER:
-            _test = _expected_to_fail(_test, FAILING_ON_A_CLUSTER[_name])
         globals()[_name] = _test
 
 

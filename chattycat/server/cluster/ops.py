@@ -11,7 +11,10 @@ whole leaves it as an *op*, in the order the machine decided it:
 - :class:`SendWhisper`: a whisper, through the cluster-wide whisper-id window;
 - :class:`Enter`, :class:`Leave`, :class:`SignOut`: membership changes of the
   node's own users, for every other node's rosters;
-- :class:`Fetch`: a history read (rooms' messages live in Redis streams).
+- :class:`Fetch`: a history read (rooms' messages live in Redis streams);
+- :class:`Settle`: a read of the cluster's users and rooms (``who``,
+  ``rooms``), answered once the node has read the event stream as far as it
+  reached when the op ran, so that it shows whatever any node did before.
 
 The wiring (:mod:`chattycat.server.redis_store`) runs them in that order and
 hands each answer back. What other nodes did comes in as a :data:`Remote`
@@ -47,6 +50,7 @@ __all__ = [
     "RemoteWhisper",
     "Rename",
     "SendWhisper",
+    "Settle",
     "SignOut",
 ]
 
@@ -156,7 +160,21 @@ class Fetch:
     read: Read
 
 
-Op = Claim | Rename | Publish | SendWhisper | Enter | Leave | SignOut | Fetch
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """Answer read ``read`` once this node has read the event stream up to its end
+    as it stands when this op runs.
+
+    A node's replica of other nodes' users trails Redis by the events it has
+    not read yet. A client who saw a user sign in (or join) on another node
+    and then asks this node who is there must see that user: whatever it saw
+    happened before this op ran, so its event is at or before that end.
+    """
+
+    read: int
+
+
+Op = Claim | Rename | Publish | SendWhisper | Enter | Leave | SignOut | Fetch | Settle
 
 
 # -- what other nodes did ---------------------------------------------------------

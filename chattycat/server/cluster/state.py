@@ -12,7 +12,10 @@ as an answer:
   :meth:`ClusterState.room_messages` in seq order and are sent then to the
   members connected here (:mod:`.feed` keeps the order and the cursors);
 - other nodes' users are kept in the directory as remote members
-  (:mod:`.replica`), changed by :meth:`ClusterState.remote` events.
+  (:mod:`.replica`), changed by :meth:`ClusterState.remote` events. A
+  request that reads them (``who``, ``rooms``, a whisper to a name not known
+  here) first waits for a :class:`~.ops.Settle`, so that it sees everything
+  any node did before it was asked.
 
 A history read of a room this node does not follow yet asks for the newest
 messages *and* the room's seq (``up_to=FOLLOW``), and the wiring tells the
@@ -22,7 +25,7 @@ live messages meet without a gap or a repeat.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from chattycat.errors import ErrorCode, ProtocolError
@@ -32,6 +35,7 @@ from chattycat.protocol.messages import (
     Message,
     Nick,
     Request,
+    Rooms,
     Say,
     Whisper,
     WhisperTo,
@@ -55,6 +59,7 @@ from chattycat.server.cluster.ops import (
     RemoteUser,
     RemoteWhisper,
     SendWhisper,
+    Settle,
     SignOut,
 )
 from chattycat.server.cluster.replica import ClusterDirectory, remote_user
@@ -226,6 +231,14 @@ class ClusterState(ClusterSignIn, ChatState):
             self._out.fill(token, effects)
         return self._flush()
 
+    def settled(self, read: int, now: Now) -> list[Effect]:
+        """This node has read the events :class:`Settle` ``read`` waited for.
+
+        Also when it cannot (Redis is out of reach): its replica is then the
+        best answer there is, and better than none.
+        """
+        return self.loaded(read, [], False, now)
+
     def remote(self, event: Remote, now: Now) -> list[Effect]:
         """Another node's user did something (events from this node are skipped)."""
         if event.node == self.node:
@@ -310,6 +323,13 @@ class ClusterState(ClusterSignIn, ChatState):
         self._ops.append(Publish(token, message, user.session_key))
 
     def _on_whisper(self, conn: Connection, user: User, req: WhisperTo, now: Now) -> None:
+        if self._directory.user(req.to) is None:
+            # Perhaps signed in on another node a moment ago: look again once settled.
+            self._settled(conn, req, lambda c, u: self._whisper(c, u, req, now))
+            return
+        self._whisper(conn, user, req, now)
+
+    def _whisper(self, conn: Connection, user: User, req: WhisperTo, now: Now) -> None:
         target = self._directory.user(req.to)
         if target is None:
             raise _error(ErrorCode.NO_SUCH_USER, f"{req.to[:40]!r} is not online")
@@ -322,6 +342,9 @@ class ClusterState(ClusterSignIn, ChatState):
         self._ops.append(SendWhisper(token, whisper, target.key, user.session_key))
 
     def _on_who(self, conn: Connection, user: User, req: Who, now: Now) -> None:
+        self._settled(conn, req, lambda c, u: self._roster(c, req))
+
+    def _roster(self, conn: Connection, req: Who) -> None:
         if self._directory.has_members(req.room):
             self._directory.send_roster(conn.id, req.room, req.ref)
             return
@@ -333,6 +356,21 @@ class ClusterState(ClusterSignIn, ChatState):
             self._directory.send_roster(c.id, req.room, req.ref)
 
         self._await(conn, req, read, answer)
+
+    def _on_rooms(self, conn: Connection, user: User, req: Rooms, now: Now) -> None:
+        self._settled(conn, req, lambda c, u: self._directory.send_room_list(c.id, req.ref))
+
+    def _settled(self, conn: Connection, req: Request,
+                 then: Callable[[Connection, User], None]) -> None:
+        """Carry ``req`` on once this node has read every event Redis holds now."""
+        token = self._ledger.next_read()
+
+        def go_on(c: Connection, u: User, _stored: Sequence[Message], _t: bool) -> None:
+            then(c, u)
+
+        conn.waiting = token
+        self._awaited[token] = (conn.id, req, go_on)
+        self._ops.append(Settle(token))
 
     # -- other nodes' users -----------------------------------------------------------
 
@@ -399,6 +437,7 @@ def _handlers() -> dict[type[Request], Any]:
         WhisperTo: ClusterState._on_whisper,
         Nick: ClusterState._on_nick,
         Who: ClusterState._on_who,
+        Rooms: ClusterState._on_rooms,
     }
     return {**ChatState._handlers, **own}
 

@@ -11,7 +11,9 @@ wiring does around it; nothing moves unless a test says so:
 - :meth:`Node.answer` hands queued answers back, in order (one connection);
 - :meth:`Node.deliver` gives the machine a room's stored messages from its
   cursor on (any number of them: a late or partial read of the stream);
-- :meth:`Node.events` gives it the cluster's events it has not seen.
+- :meth:`Node.events` gives it the cluster's events it has not seen (a
+  :class:`Settle`'s answer reads them first, up to where the stream stood
+  when it ran, as the wiring does).
 
 :meth:`Cluster.settle` does all of that until nothing moves.
 """
@@ -46,6 +48,7 @@ from chattycat.server.cluster.ops import (
     RemoteWhisper,
     Rename,
     SendWhisper,
+    Settle,
     SignOut,
 )
 from chattycat.server.cluster.state import ClusterState
@@ -114,6 +117,8 @@ class FakeRedis:
             return lambda m, now: m.renamed(op.token, outcome, now)
         if isinstance(op, SendWhisper):
             return self._whisper(node, op)
+        if isinstance(op, Settle):
+            return lambda m, now: m.settled(op.read, now)
         self._membership(node, op)
         return lambda m, now: []
 
@@ -264,6 +269,8 @@ def _failed(op: Op) -> Answer:
         return lambda m, now: m.whisper_failed(op.token, now)
     if isinstance(op, Fetch):
         return lambda m, now: m.load_failed(op.read.read, now)
+    if isinstance(op, Settle):  # the replica is the best answer there is
+        return lambda m, now: m.settled(op.read, now)
     return lambda m, now: []
 
 
@@ -313,8 +320,19 @@ class Node:
             self.apply(self.machine.committed(work.batch.id, self.at()))
         ops = self.machine.take_cluster_work()
         for op in ops:
-            self.answers.append(self.redis.run(self.name, op))
+            answer = self.redis.run(self.name, op)
+            if isinstance(op, Settle) and not self.redis.down:
+                answer = self._settle(op, len(self.redis.events))
+            self.answers.append(answer)
         return ops
+
+    def _settle(self, op: Settle, at: int) -> Answer:
+        def answer(machine: ClusterState, now: Now) -> list[Effect]:
+            if self.seen < at:
+                self.events()
+            return machine.settled(op.read, now)
+
+        return answer
 
     def answer(self, count: int | None = None) -> int:
         done = 0

@@ -28,10 +28,14 @@ from chattycat.protocol.messages import (
     Pong,
     Quit,
     Renamed,
+    RoomList,
+    Rooms,
+    Roster,
     Say,
     Welcome,
     Whisper,
     WhisperTo,
+    Who,
 )
 from chattycat.server.cluster.ops import (
     FOLLOW,
@@ -617,6 +621,67 @@ def test_resync_signs_out_a_leftover_of_this_node(three: Cluster) -> None:
 
 
 # -- whispers -----------------------------------------------------------------------
+
+
+# -- reads of other nodes' users -----------------------------------------------------
+
+
+def _sign_in_unheard(node: Node, conn: int, name: str) -> None:
+    """``name`` signs in on ``node`` (its welcome sent) before any other node reads the event."""
+    node.connect(conn)
+    node.receive(conn, Hello(name))
+    node.send()
+    node.answer()
+    assert isinstance(node.frames(conn)[0], Welcome)
+
+
+def test_who_and_rooms_show_what_any_node_did_before_they_were_asked(lobby: Cluster) -> None:
+    n1, n2 = lobby["n1"], lobby["n2"]
+    _sign_in_unheard(n2, 4, "dan")
+    n2.receive(4, Join("den"))
+    n2.send()
+    n2.answer()
+    assert n1.machine.members("den") == []  # n1 has not read those events
+    n1.receive(1, Who("den", ref="w"))
+    n1.receive(1, Rooms(ref="r"))
+    lobby.settle()
+    roster, rooms = n1.frames(1)[-2:]
+    assert isinstance(roster, Roster) and [m.name for m in roster.members] == ["dan"]
+    assert isinstance(rooms, RoomList) and rooms.ref == "r"
+    assert [(r.room, r.members) for r in rooms.rooms] == [("den", 1), ("lobby", 4)]
+
+
+def test_a_whisper_reaches_a_user_who_just_signed_in_elsewhere(lobby: Cluster) -> None:
+    n1, n2 = lobby["n1"], lobby["n2"]
+    _sign_in_unheard(n2, 4, "dan")
+    n1.receive(1, WhisperTo("dan", "welcome", id="w1"))
+    lobby.settle()
+    [mine], [theirs] = n1.frames(1, Whisper), n2.frames(4, Whisper)
+    assert mine == theirs and mine.to == "dan"
+    n1.receive(1, WhisperTo("nobody", "hello?", id="w2"))
+    lobby.settle()
+    error = n1.frames(1)[-1]
+    assert isinstance(error, Error) and error.code == ErrorCode.NO_SUCH_USER
+    assert error.ref == "w2"
+
+
+def test_a_read_waiting_to_settle_keeps_the_connections_order(lobby: Cluster) -> None:
+    n1 = lobby["n1"]
+    n1.receive(1, Rooms(ref="r"))
+    n1.receive(1, Ping("p"))  # waits behind the room list
+    assert not n1.frames(1, Pong)
+    lobby.settle()
+    assert [type(f) for f in n1.frames(1)[-2:]] == [RoomList, Pong]
+
+
+def test_rooms_out_of_reach_of_redis_answers_from_the_replica(lobby: Cluster) -> None:
+    n1 = lobby["n1"]
+    lobby.redis.down = True
+    n1.receive(1, Rooms(ref="r"))
+    lobby.settle()
+    rooms = n1.frames(1)[-1]
+    assert isinstance(rooms, RoomList) and [(r.room, r.members) for r in rooms.rooms] == [
+        ("lobby", 3)]
 
 
 def test_whisper_on_the_same_node(lobby: Cluster) -> None:

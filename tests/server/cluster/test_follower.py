@@ -156,3 +156,46 @@ def test_a_full_read_is_followed_by_one_more_and_no_loop() -> None:
     follower_of(node, client).woken(b"cc:wake", f"rlobby {FETCH_COUNT}".encode())
     assert answer_xranges(cluster, client) == 2  # a full page, then an empty one
     assert node.machine.cursor("lobby") == FETCH_COUNT
+
+
+# -- settles: requests waiting for the event stream ------------------------------------
+
+
+def _events(*ids: str) -> list[Any]:
+    """An answer of the events script: no gap, entries of a kind nobody reads."""
+    return [0, [[i.encode(), [b"k", b"later"]] for i in ids]]
+
+
+def test_a_settle_goes_on_only_once_its_event_is_read() -> None:
+    _cluster, node = ann_signed_in()
+    client = StubClient()
+    follower = follower_of(node, client)
+    follower.fetch_events()  # a read already out, sent before the settle ran
+    went: list[str] = []
+    follower.when_read("7-0", lambda: went.append("a"))
+    follower.when_read("7-1", lambda: went.append("b"))
+    [(_args, done)] = client.calls  # one read at a time; another is owed
+    client.calls.clear()
+    done(_events("5-0"))
+    assert went == []
+    [(args, done)] = client.calls
+    assert args[2] == "5-0"  # read on from where the stream was read
+    client.calls.clear()
+    done(_events("7-0", "7-1", "8-0"))
+    assert went == ["a", "b"] and not client.calls
+    follower.when_read("6-0", lambda: went.append("c"))  # read already: at once
+    assert went == ["a", "b", "c"] and not client.calls
+
+
+def test_a_settle_goes_on_when_the_events_cannot_be_read() -> None:
+    _cluster, node = ann_signed_in()
+    client = StubClient()
+    follower = follower_of(node, client)
+    went: list[str] = []
+    follower.when_read("7-0", lambda: went.append("a"))
+    [(_args, done)] = client.calls
+    done(RedisConnectionError("the link dropped"))
+    assert went == ["a"]  # answered from the replica, not left waiting
+    client.connected = False
+    follower.when_read("9-0", lambda: went.append("b"))
+    assert went == ["a", "b"]
