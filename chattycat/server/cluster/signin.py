@@ -5,10 +5,12 @@
 ``hello`` (after the local checks: protocol, server password, an account's
 password) and a ``nick`` become a :class:`~chattycat.server.cluster.ops.Claim`
 or :class:`~chattycat.server.cluster.ops.Rename` op, and the connection
-waits for Redis's answer as it would for a read. Redis applies PROTOCOL 7's
-session rules across nodes (takeover, resume, the grace period); the answer
-says how it ended, and this module finishes the welcome (or the refusal)
-exactly as one server would.
+waits for Redis's answer as it would for a read. A ``hello`` first settles
+(:class:`~chattycat.server.cluster.ops.Settle`), so that the color it is
+given and the rosters in its welcome know every user who signed in before.
+Redis applies PROTOCOL 7's session rules across nodes (takeover, resume, the
+grace period); the answer says how it ended, and this module finishes the
+welcome (or the refusal) exactly as one server would.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from typing import TYPE_CHECKING
 
 from chattycat.errors import ErrorCode, ProtocolError
 from chattycat.protocol.messages import Hello, Nick, name_key
-from chattycat.server.cluster.ops import Claim, Claimed, ClaimMode, Op, Rename, SignOut
+from chattycat.server.cluster.ops import (
+    Claim,
+    Claimed,
+    ClaimMode,
+    Op,
+    Rename,
+    Settle,
+    SignOut,
+)
 from chattycat.server.cluster.replica import ClusterDirectory, remote_user
 from chattycat.server.colors import pick_color
 from chattycat.server.effects import ConnId, Effect, Now
@@ -45,6 +55,7 @@ class ClusterSignIn(SignIn):
 
     node: str
     _ops: list[Op]
+    _greetings: dict[int, tuple[ConnId, Hello, str]]  # settling before their claim
     _claims: dict[int, _ClaimWait]
     _renames: dict[int, tuple[ConnId, Nick]]
     _won: dict[str, int]
@@ -54,6 +65,17 @@ class ClusterSignIn(SignIn):
         def _members(self) -> ClusterDirectory: ...
 
     # -- answers -------------------------------------------------------------------
+
+    def _greeting_settled(self, token: int, now: Now) -> bool:
+        """If ``token`` is a hello's settle, claim its name now; whether it was."""
+        greeting = self._greetings.pop(token, None)
+        if greeting is None:
+            return False
+        conn_id, hello, mode = greeting
+        conn = self._conns.get(conn_id)
+        if conn is not None and conn.state is not ConnState.CLOSED and conn.waiting == token:
+            self._claim_settled(conn, hello, now, mode)
+        return True
 
     def claimed(self, token: int, result: Claimed, now: Now) -> list[Effect]:
         """Redis answered a :class:`Claim`."""
@@ -134,6 +156,12 @@ class ClusterSignIn(SignIn):
         self._claim(conn, hello, now, ClaimMode.PROVEN if proven else ClaimMode.OPEN)
 
     def _claim(self, conn: Connection, hello: Hello, now: Now, mode: str) -> None:
+        token = self._ledger.next_read()
+        conn.waiting = token
+        self._greetings[token] = (conn.id, hello, mode)
+        self._ops.append(Settle(token))
+
+    def _claim_settled(self, conn: Connection, hello: Hello, now: Now, mode: str) -> None:
         rooms = list(hello.resume or ()) or [self.config.default_room]
         neighbours = self._directory.colors_in(rooms)
         color = pick_color(neighbours, (u.color for u in self._directory.users()))

@@ -13,9 +13,9 @@ as an answer:
   members connected here (:mod:`.feed` keeps the order and the cursors);
 - other nodes' users are kept in the directory as remote members
   (:mod:`.replica`), changed by :meth:`ClusterState.remote` events. A
-  request that reads them (``who``, ``rooms``, a whisper to a name not known
-  here) first waits for a :class:`~.ops.Settle`, so that it sees everything
-  any node did before it was asked.
+  request that reads them (``hello``, ``join``, ``who``, ``rooms``, a
+  whisper to a name not known here) first waits for a :class:`~.ops.Settle`,
+  so that it sees everything any node did before it was asked.
 
 A history read of a room this node does not follow yet asks for the newest
 messages *and* the room's seq (``up_to=FOLLOW``), and the wiring tells the
@@ -32,6 +32,7 @@ from chattycat.errors import ErrorCode, ProtocolError
 from chattycat.protocol.messages import (
     Error,
     Frame,
+    Join,
     Message,
     Nick,
     Request,
@@ -88,6 +89,7 @@ class ClusterState(ClusterSignIn, ChatState):
     def __init__(self, config: RoomsConfig | None, node: str) -> None:
         self.node = node
         self._ops: list[Op] = []
+        self._greetings = {}
         self._claims = {}
         self._renames = {}
         # Names this node won in Redis, with how many of its own in/move/nick
@@ -152,7 +154,8 @@ class ClusterState(ClusterSignIn, ChatState):
 
     def store_busy(self) -> bool:
         return (super().store_busy() or bool(self._ops) or self._feed.waiting()
-                or bool(self._claims) or bool(self._renames) or bool(self._whispers))
+                or bool(self._greetings) or bool(self._claims) or bool(self._renames)
+                or bool(self._whispers))
 
     # -- inputs: room streams ----------------------------------------------------------
 
@@ -237,6 +240,8 @@ class ClusterState(ClusterSignIn, ChatState):
         Also when it cannot (Redis is out of reach): its replica is then the
         best answer there is, and better than none.
         """
+        if self._greeting_settled(read, now):
+            return self._flush()
         return self.loaded(read, [], False, now)
 
     def remote(self, event: Remote, now: Now) -> list[Effect]:
@@ -357,6 +362,10 @@ class ClusterState(ClusterSignIn, ChatState):
 
         self._await(conn, req, read, answer)
 
+    def _on_join(self, conn: Connection, user: User, req: Join, now: Now) -> None:
+        # Its roster must show whoever joined on another node before.
+        self._settled(conn, req, lambda c, u: ChatState._on_join(self, c, u, req, now))
+
     def _on_rooms(self, conn: Connection, user: User, req: Rooms, now: Now) -> None:
         self._settled(conn, req, lambda c, u: self._directory.send_room_list(c.id, req.ref))
 
@@ -438,6 +447,7 @@ def _handlers() -> dict[type[Request], Any]:
         Nick: ClusterState._on_nick,
         Who: ClusterState._on_who,
         Rooms: ClusterState._on_rooms,
+        Join: ClusterState._on_join,
     }
     return {**ChatState._handlers, **own}
 

@@ -307,6 +307,32 @@ class Node:
     def receive(self, conn: ConnId, request: Request) -> None:
         self.apply(self.machine.receive(conn, request, self.at()))
 
+    def greet(self, conn: ConnId, hello: Hello, *, unheard: bool = False) -> None:
+        """``conn`` connects and says ``hello``; its settle is answered, so the
+        next :meth:`send` carries its :class:`Claim` (``unheard``: see below)."""
+        self.connect(conn)
+        self.receive(conn, hello)
+        self.settle_first(unheard=unheard)
+
+    def settle_first(self, *, unheard: bool = False) -> None:
+        """Run what the machine decided, a request's :class:`Settle` among it, and
+        answer everything that is out, in order.
+
+        ``unheard``: the settles go on as if they ran before the events this node
+        has not read were written (they are read later), so that a test can keep
+        those unread.
+        """
+        waiting = len(self.answers)
+        ops = self.send()
+        assert any(isinstance(op, Settle) for op in ops), ops
+        self.answer(waiting)
+        answers, self.answers = list(self.answers), deque()
+        for op, answer in zip(ops, answers, strict=True):
+            if unheard and isinstance(op, Settle):
+                self.input(lambda m, now, read=op.read: m.settled(read, now))
+            else:
+                self.input(answer)
+
     def disconnected(self, conn: ConnId) -> None:
         self.apply(self.machine.disconnected(conn, self.at()))
 

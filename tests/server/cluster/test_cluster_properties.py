@@ -62,11 +62,12 @@ class _Ann:
         self.cluster[node].disconnected(conn)
         node = _NODES[(_NODES.index(node) + hops) % len(_NODES)]
         conn = 100 + len(self.conns)
-        self.cluster[node].connect(conn)
-        self.cluster[node].receive(conn, Hello("ann", session=self.session,
-                                               resume={"lobby": seen[-1] if seen else 0}))
         # Welcomed before anything else happens (a say sent before its welcome,
-        # on a connection then dropped, is rightly lost); the lobby may still lag.
+        # on a connection then dropped, is rightly lost); the lobby may still lag,
+        # and so may the events (her hello's settle ran before those were written).
+        self.cluster[node].greet(conn, Hello("ann", session=self.session,
+                                             resume={"lobby": seen[-1] if seen else 0}),
+                                 unheard=True)
         self.cluster[node].send()
         self.cluster[node].answer()
         self.conns.append((node, conn))

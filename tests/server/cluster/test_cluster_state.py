@@ -210,12 +210,15 @@ def test_follow_clamps_to_where_following_began(three: Cluster) -> None:
     sign_in(three, n2, 3, "cat", resume={"den": 0})  # n2 follows den, not the lobby
     sign_in(three, n2, 4, "dan", resume={"den": 0})
     n2.receive(3, Join("lobby"))
-    ops = n2.send()  # reads lobby at top 3; the answer waits
+    n2.receive(4, Join("lobby"))
+    n2.send()  # both joins settle first
+    n2.answer(1)
+    ops = n2.send()  # cat's read of the lobby at top 3; the answer waits
     assert [op.read.up_to for op in ops if isinstance(op, Fetch)] == [FOLLOW]
     n1.receive(1, Say("lobby", "#4"))
     n1.receive(1, Say("lobby", "#5"))
     n1.send()  # 4 and 5 are stored before n2 hears back
-    n2.receive(4, Join("lobby"))
+    n2.answer(1)  # dan's settle
     ops = n2.send()  # dan's read: FOLLOW still (asked before following began), top 5
     assert [op.read.up_to for op in ops if isinstance(op, Fetch)] == [FOLLOW]
     n2.answer()  # cat's read: following begins at 3; dan's is clamped to 3
@@ -224,8 +227,7 @@ def test_follow_clamps_to_where_following_began(three: Cluster) -> None:
     three.settle()
     assert seqs(n2, 3) == [1, 2, 3, 4, 5]
     assert seqs(n2, 4) == [1, 2, 3, 4, 5]
-    n2.connect(5)
-    n2.receive(5, Hello("eve"))
+    n2.greet(5, Hello("eve"))
     n2.send()
     n2.answer()
     reads = [op.read for op in n2.send() if isinstance(op, Fetch)]
@@ -240,8 +242,7 @@ def test_history_and_live_meet_without_a_gap_or_a_repeat(three: Cluster) -> None
     for i in range(1, 6):
         n1.receive(1, Say("lobby", f"#{i}"))
         n1.send()
-    n2.connect(3)
-    n2.receive(3, Hello("cat"))
+    n2.greet(3, Hello("cat"))
     n2.send()
     n2.answer()  # claimed; its join read goes next
     n2.send()  # reads the lobby at top 5
@@ -267,8 +268,7 @@ def test_a_node_stops_following_when_its_last_member_leaves(lobby: Cluster) -> N
 
 def test_a_fresh_claim(three: Cluster) -> None:
     n1 = three["n1"]
-    n1.connect(1)
-    n1.receive(1, Hello("Ann"))
+    n1.greet(1, Hello("Ann"))
     [claim] = n1.send()
     assert isinstance(claim, Claim)
     assert (claim.key, claim.name, claim.mode, claim.hello_digest) == ("ann", "Ann", "open", "")
@@ -296,8 +296,7 @@ def test_a_resume_changes_color_when_a_neighbour_has_it(three: Cluster) -> None:
     three.settle()
     zed = sign_in(three, three["n3"], 5, "zed")  # ann's old color was free again
     assert zed.color == first.color
-    n2.connect(3)
-    n2.receive(3, Hello("ann", session=first.session))
+    n2.greet(3, Hello("ann", session=first.session))
     [claim] = n2.send()
     assert isinstance(claim, Claim) and first.color in claim.avoid
     three.settle()
@@ -324,8 +323,7 @@ def test_a_takeover_from_another_node_replaces_the_old_connection(lobby: Cluster
     n1, n2 = lobby["n1"], lobby["n2"]
     ann = n1.frames(1)[0]
     marks = [len(n1.frames(2)), len(n2.frames(3))]
-    n2.connect(9)
-    n2.receive(9, Hello("ann", session=ann.session))
+    n2.greet(9, Hello("ann", session=ann.session))
     [claim] = n2.send()
     assert isinstance(claim, Claim) and claim.hello_digest
     lobby.settle()
@@ -373,8 +371,7 @@ def test_a_registered_name_without_its_session_fails_auth() -> None:
     for node in cluster.nodes.values():
         node.machine.restore(StoredState(accounts=(account,)), node.at())
     n1 = cluster["n1"]
-    n1.connect(1)
-    n1.receive(1, Hello("ann"))
+    n1.greet(1, Hello("ann"))
     [claim] = n1.send()
     assert isinstance(claim, Claim) and claim.mode == ClaimMode.ACCOUNT
     n1.answer()
@@ -387,8 +384,7 @@ def test_a_registered_name_without_its_session_fails_auth() -> None:
 
 def test_a_claim_answered_after_its_connection_closed_is_signed_out(three: Cluster) -> None:
     n1 = three["n1"]
-    n1.connect(1)
-    n1.receive(1, Hello("ann"))
+    n1.greet(1, Hello("ann"))
     n1.send()
     n1.disconnected(1)
     n1.answer()  # fresh: ann is signed in for a connection that is gone
@@ -421,8 +417,7 @@ def test_a_resume_on_another_node_gets_what_it_missed_once(three: Cluster) -> No
     for i in range(4, 6):
         n1.receive(2, Say("lobby", f"#{i}"))
     three.settle()
-    n2.connect(3)
-    n2.receive(3, Hello("ann", session=first.session, resume={"lobby": 3}))
+    n2.greet(3, Hello("ann", session=first.session, resume={"lobby": 3}))
     n2.send()
     n1.receive(2, Say("lobby", "#6"))
     n1.send()  # stored while ann's resume is on its way
@@ -444,8 +439,7 @@ def test_a_takeover_onto_a_node_behind_in_the_room_repeats_nothing(lobby: Cluste
         n1.deliver("lobby")
     n2.deliver("lobby", 1)
     assert seqs(n1, 1) == [1, 2, 3] and n2.machine.cursor("lobby") == 1
-    n2.connect(9)
-    n2.receive(9, Hello("ann", session=ann.session, resume={"lobby": 3}))
+    n2.greet(9, Hello("ann", session=ann.session, resume={"lobby": 3}))
     n2.send()
     n2.answer()  # taken over: nothing newer than 3 to send yet
     n1.receive(2, Say("lobby", "#4"))
@@ -464,7 +458,9 @@ def test_a_retry_elsewhere_is_answered_after_the_messages_before_it(lobby: Clust
     n1.disconnected(1)
     n2.connect(9)
     n2.receive(9, Hello("ann", session=ann.session, resume={"lobby": 0}))
-    n2.send()  # cat's say is stored as 1, and ann is taken over
+    n2.send()  # cat's say is stored as 1; ann's hello settles
+    n2.answer()
+    n2.send()  # ann is taken over
     n2.answer()
     n1.send()  # ann's first try is stored as 2
     n1.answer()
@@ -479,15 +475,13 @@ def test_a_name_won_twice_before_its_events_are_read_stays_won() -> None:
     # between n1's two wins, is older than the second and must not replace it.
     three = Cluster("n1", "n2")
     n1, n2 = three["n1"], three["n2"]
-    n1.connect(1)
-    n1.receive(1, Hello("ann"))
+    n1.greet(1, Hello("ann"))
     n1.send()
     n1.answer()
     first = n1.frames(1)[0]
     n1.disconnected(1)
     for node, conn in ((n2, 2), (n1, 3)):
-        node.connect(conn)
-        node.receive(conn, Hello("ann", session=first.session))
+        node.greet(conn, Hello("ann", session=first.session), unheard=True)
         node.send()
         node.answer()
         if conn == 2:
@@ -502,8 +496,7 @@ def test_a_takeover_while_a_say_is_in_flight(lobby: Cluster) -> None:
     ann = n1.frames(1)[0]
     n1.receive(1, Say("lobby", "in flight", id="f1"))
     n1.send()  # stored as 1; the answer waits
-    n2.connect(9)
-    n2.receive(9, Hello("ann", session=ann.session, resume={"lobby": 0}))
+    n2.greet(9, Hello("ann", session=ann.session, resume={"lobby": 0}))
     n2.send()
     n2.answer()
     n1.events()  # n1 hears of the move before its publish answer
@@ -545,14 +538,12 @@ def test_remote_changes_reach_local_members_only(three: Cluster) -> None:
 
 def test_an_older_sign_in_elsewhere_does_not_undo_a_takeover_here(three: Cluster) -> None:
     n1, n2 = three["n1"], three["n2"]
-    n1.connect(1)
-    n1.receive(1, Hello("ann"))
+    n1.greet(1, Hello("ann"))
     n1.send()
     n1.answer()
     ann = n1.frames(1)[0]
     assert isinstance(ann, Welcome)
-    n2.connect(9)  # n2 has not read ann's sign-in event yet
-    n2.receive(9, Hello("ann", session=ann.session))
+    n2.greet(9, Hello("ann", session=ann.session), unheard=True)  # ann's sign-in: unread
     n2.send()
     n2.answer()  # a takeover; ann is new to n2
     assert isinstance(n2.frames(9)[0], Welcome)
@@ -568,8 +559,7 @@ def test_an_older_sign_in_elsewhere_does_not_undo_a_takeover_here(three: Cluster
 def test_an_older_sign_in_does_not_undo_a_nick_onto_that_name(three: Cluster) -> None:
     n1, n2 = three["n1"], three["n2"]
     sign_in(three, n1, 1, "ann")
-    n2.connect(3)
-    n2.receive(3, Hello("cat"))
+    n2.greet(3, Hello("cat"))
     n2.send()
     n2.answer()
     n2.receive(3, Quit())
@@ -628,8 +618,7 @@ def test_resync_signs_out_a_leftover_of_this_node(three: Cluster) -> None:
 
 def _sign_in_unheard(node: Node, conn: int, name: str) -> None:
     """``name`` signs in on ``node`` (its welcome sent) before any other node reads the event."""
-    node.connect(conn)
-    node.receive(conn, Hello(name))
+    node.greet(conn, Hello(name))
     node.send()
     node.answer()
     assert isinstance(node.frames(conn)[0], Welcome)
@@ -639,6 +628,7 @@ def test_who_and_rooms_show_what_any_node_did_before_they_were_asked(lobby: Clus
     n1, n2 = lobby["n1"], lobby["n2"]
     _sign_in_unheard(n2, 4, "dan")
     n2.receive(4, Join("den"))
+    n2.settle_first()
     n2.send()
     n2.answer()
     assert n1.machine.members("den") == []  # n1 has not read those events
@@ -649,6 +639,23 @@ def test_who_and_rooms_show_what_any_node_did_before_they_were_asked(lobby: Clus
     assert isinstance(roster, Roster) and [m.name for m in roster.members] == ["dan"]
     assert isinstance(rooms, RoomList) and rooms.ref == "r"
     assert [(r.room, r.members) for r in rooms.rooms] == [("den", 1), ("lobby", 4)]
+
+
+def test_a_join_and_a_welcome_show_who_came_before_on_another_node(lobby: Cluster) -> None:
+    n1, n2 = lobby["n1"], lobby["n2"]
+    _sign_in_unheard(n2, 4, "dan")
+    n2.receive(4, Join("den"))
+    n2.settle_first()
+    n2.send()
+    n2.answer()  # dan is in den; n1 has read nothing of it
+    n1.receive(1, Join("den"))
+    n1.greet(5, Hello("eve"))
+    lobby.settle()
+    rosters = [f for f in n1.frames(1, Roster) if f.room == "den"]
+    assert [m.name for m in rosters[0].members] == ["ann", "dan"]
+    [lobby_roster] = n1.frames(5, Roster)
+    assert "dan" in [m.name for m in lobby_roster.members]
+    assert lobby_roster.members[-1].name == "eve"
 
 
 def test_a_whisper_reaches_a_user_who_just_signed_in_elsewhere(lobby: Cluster) -> None:
@@ -734,8 +741,7 @@ def test_a_failed_whisper_tells_the_sender_internal(lobby: Cluster) -> None:
 
 def test_a_nick_is_decided_by_the_cluster(lobby: Cluster) -> None:
     n1, n2 = lobby["n1"], lobby["n2"]
-    n2.connect(9)
-    n2.receive(9, Hello("dan"))
+    n2.greet(9, Hello("dan"))
     n2.send()  # dan is claimed in Redis; n1 has not heard of dan yet
     n1.receive(1, Nick("Dan"))
     lobby.settle()

@@ -103,6 +103,7 @@ def test_a_wake_up_before_following_began_is_not_lost() -> None:
     client = StubClient()
     follower = follower_of(node, client)
     node.receive(1, Join("lobby"))
+    node.settle_first()
     [read] = [op.read for op in node.send() if isinstance(op, Fetch)]
     assert read.up_to == FOLLOW  # Redis answers it at top 5; the reply is on its way
     cluster.redis.add("lobby", "bob", "#6")
