@@ -261,6 +261,9 @@ class ClusterServer:
     def aux_pids(self) -> list[int]:
         return [] if self.redis is None else [self.redis.pid]
 
+    def logged_errors(self) -> list[str]:
+        return [line for node in self.nodes for line in node.logged_errors()]
+
     def describe(self) -> dict[str, Any]:
         """How the cluster was set up, and how the clients connected now are spread."""
         counts = clients_of(self.cpu_pids(), set(self.ports))

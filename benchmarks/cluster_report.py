@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from report import Table, _bounded, _fmt
+from report import Table, _bounded, _fmt, trouble
 from servers import ALL_SERVER_KINDS
 from servers import TITLES as SERVER_TITLES
 
@@ -44,11 +44,6 @@ def _processes(m: Row) -> str:
             f"{'+'.join(str(n) for n in spread) or '?'})")
 
 
-def _trouble(m: Row) -> str:
-    trouble = {k: m[k] for k in ("errors", "closed", "undelivered", "failed") if m.get(k)}
-    return ", ".join(f"{k} {v}" for k, v in trouble.items()) or "0"
-
-
 def fan_out_table(rows: Sequence[Row]) -> str:
     table = Table("server", "processes (clients each)", "deliveries/s", "messages/s",
                   "latency p50 / p99 (ms)", "all copies p99 (ms)", "server CPU %",
@@ -60,7 +55,7 @@ def fan_out_table(rows: Sequence[Row]) -> str:
                   _cell(m, "all_p99_ms", ".1f"), _cell(m, "server_cpu_pct", ".0f"),
                   _cell(m, "cpu_us_per_delivery", ".2f"), _cell(m, "cpu_us_per_msg", ".1f"),
                   _cell(m, "redis_cpu_pct", ".0f"), _cell(m, "redis_us_per_msg", ".1f"),
-                  _cell(m, "loadgen_cpu_pct", ".0f"), str(m["runs"]), _trouble(m))
+                  _cell(m, "loadgen_cpu_pct", ".0f"), str(m["runs"]), trouble(m))
     return str(table)
 
 
@@ -75,7 +70,7 @@ def same_rate_table(rows: Sequence[Row]) -> str:
                   _cell(m, "deliveries_per_s", ",.0f"), _pair(m, ("lat_p50_ms", "lat_p99_ms")),
                   _cell(m, "all_p99_ms", ".1f"), _cell(m, "cpu_us_per_msg", ".1f"),
                   _cell(m, "cpu_us_per_delivery", ".2f"), _cell(m, "redis_us_per_msg", ".1f"),
-                  _fmt(total, ".1f"), str(m["runs"]), _trouble(m))
+                  _fmt(total, ".1f"), str(m["runs"]), trouble(m))
     return str(table)
 
 
@@ -93,7 +88,7 @@ def stored_table(rows: Sequence[Row]) -> str:
         table.row(SERVER_TITLES[m["server"]], durability, _cell(m, "messages_per_s", ",.0f"),
                   _pair(m, ("lat_p50_ms", "lat_p99_ms")), _cell(m, "server_cpu_pct", ".0f"),
                   _cell(m, "cpu_us_per_msg", ".1f"), _cell(m, "redis_cpu_pct", ".0f"),
-                  _cell(m, "redis_us_per_msg", ".1f"), str(m["runs"]), _trouble(m))
+                  _cell(m, "redis_us_per_msg", ".1f"), str(m["runs"]), trouble(m))
     return str(table)
 
 

@@ -11,8 +11,10 @@ from servers import ALL_SERVER_KINDS, SERVER_KINDS
 from servers import TITLES as SERVER_TITLES
 
 NOT_AVERAGED = {"scenario", "server", "run", "traced", "tls", "send_calls", "lower_bound",
-                "errors", "closed", "undelivered", "failed", "complaints"}
-SUMMED = ("errors", "closed", "undelivered", "failed")
+                "errors", "closed", "undelivered", "failed", "complaints", "server_errors",
+                "server_said"}
+# Counts of trouble, summed over the runs; server_errors: ERROR lines the server logged.
+SUMMED = ("errors", "closed", "undelivered", "failed", "server_errors")
 # How a run's server was set up (cluster.py): the same in every run, kept as it is.
 SETUP = ("mode", "pinned", "redis_fsync", "aof_fs", "clients_per_process", "setup_note")
 
@@ -196,12 +198,17 @@ def details(meds: Sequence[dict[str, Any]]) -> str:
         for _, keys, spec in DETAIL:
             parts = [keys] if isinstance(keys, str) else list(keys)
             cells.append(" / ".join(_fmt(m.get(k), spec, _bounded(m, k)) for k in parts))
-        trouble = {k: m[k] for k in ("errors", "closed", "undelivered", "failed") if m.get(k)}
         table.row(m["scenario"], SERVER_TITLES[m["server"]] + (" (TLS)" if m["tls"] else ""),
                   _fmt(m.get("clients"), ",.0f"), *cells,
                   _fmt(m.get("held"), ",.0f") if m["scenario"] == "C" else "-",
                   " / ".join(_fmt(m.get(k), ".2f", _bounded(m, k))
                              for k in ("storm_ready_s", "storm_notices_s"))
                   if m["scenario"] == "D" else "-",
-                  str(m["runs"]), ", ".join(f"{k} {v}" for k, v in trouble.items()) or "0")
+                  str(m["runs"]), trouble(m))
     return str(table)
+
+
+def trouble(m: dict[str, Any]) -> str:
+    """A row's counts of trouble over its runs ("0" if none)."""
+    found = {k.replace("_", " "): m[k] for k in SUMMED if m.get(k)}
+    return ", ".join(f"{k} {v}" for k, v in found.items()) or "0"

@@ -172,11 +172,16 @@ def _one(ctx: Context, scenario: str, kind: str, run: int, notes: list[str],
     keys = {"C": ("held", "rss_kib_per_conn", "setup_s"), "D": ("storm_ready_s", "setup_s")}.get(
         scenario, ("deliveries_per_s", "all_p99_ms", "server_cpu_pct", "loadgen_cpu_pct",
                    "frames_per_send"))
-    shown = {k: row[k] for k in (*keys, "errors", "closed") if row.get(k) is not None}
+    shown = {k: row[k] for k in (*keys, "errors", "closed", "server_errors")
+             if row.get(k) is not None}
     print("  " + ", ".join(f"{k} {v:,.2f}" for k, v in shown.items()), file=sys.stderr,
           flush=True)
     if row["complaints"]:
         notes.append(f"{label}: the load generator said: " + " / ".join(row["complaints"]))
+        print(f"  {notes[-1]}", file=sys.stderr, flush=True)
+    if row["server_errors"]:
+        notes.append(f"{label}: the server logged {row['server_errors']} errors, the first: "
+                     + " / ".join(row["server_said"]))
         print(f"  {notes[-1]}", file=sys.stderr, flush=True)
     return [row]
 

@@ -178,6 +178,7 @@ def measure(ctx: Context, scenario: str, kind: str, run: int,
     strace_out = os.path.join(ctx.tmp, f"strace-{scenario}-{kind}.txt") if traced else None
     setup: dict[str, Any] = {}
     with ctx.server(kind, spec.tls) as srv:
+        errors_before = len(srv.logged_errors())
         profiler = (Profiler(srv.pid, ctx.loadgen_core,
                              os.path.join(ctx.profile_dir, f"{scenario}-{kind}-{run}.txt"))
                     if ctx.profile_dir and kind.startswith("chattycat") and not traced else None)
@@ -188,8 +189,10 @@ def measure(ctx: Context, scenario: str, kind: str, run: int,
         finally:
             if profiler is not None:
                 profiler.stop()
+        logged = srv.logged_errors()[errors_before:]
     row = {"scenario": scenario, "server": kind, "run": run, "traced": traced,
-           **figures(spec, outcome), **setup}
+           **figures(spec, outcome), **setup, "server_errors": len(logged),
+           "server_said": logged[:3]}
     rates = {"A": ctx.a_rates, "R": ctx.r_rates}.get(scenario)
     if rates is not None and not traced and row["messages_per_s"]:
         rates.setdefault(kind, []).append(row["messages_per_s"])

@@ -39,6 +39,8 @@ START_TIMEOUT_S = 20.0
 # ngIRCd takes minutes to say goodbye to 19,500 connections; nothing needs that.
 STOP_TIMEOUT_S = 5.0
 LISTENING_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+# A ChattyCat log line at level ERROR or above ("<date> <time> ERROR <logger>: ...").
+ERROR_LINE_RE = re.compile(r"\S+ \S+ (ERROR|CRITICAL) ")
 NGIRCD_READY_RE = re.compile(r'Server "[^"]*" \(on "[^"]*"\) ready')
 # ngIRCd listens with a backlog of 10: more handshakes in flight make the kernel
 # drop SYNs and the client retry a second later, which would time TCP, not ngIRCd.
@@ -161,6 +163,8 @@ class Server(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
+    def logged_errors(self) -> list[str]: ...
+
     def stop(self) -> None: ...
 
 
@@ -171,6 +175,7 @@ class ServerProcess:
                  ready_re: re.Pattern[str] = LISTENING_RE, port: int | None = None) -> None:
         self.kind = kind
         self.log: collections.deque[str] = collections.deque(maxlen=40)
+        self.errors: list[str] = []  # every ERROR or CRITICAL line it logged
         self._port = port
         self._ready_re = ready_re
         self._ready = threading.Event()
@@ -206,10 +211,16 @@ class ServerProcess:
         """How this server was set up, for its rows (see ``cluster.py``); nothing here."""
         return {}
 
+    def logged_errors(self) -> list[str]:
+        """The ERROR and CRITICAL lines it logged so far: a run must not hide one."""
+        return list(self.errors)
+
     def _drain(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.log.append(line)
+            if ERROR_LINE_RE.match(line):
+                self.errors.append(line.strip())
             if not self._ready.is_set() and self._is_ready(line):
                 self._ready.set()
         self._ready.set()  # it exited: let the waiter see that

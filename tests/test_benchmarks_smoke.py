@@ -2,7 +2,8 @@
 
 Timings are not asserted (the machine is shared); what is asserted is that
 every scenario ran against ChattyCat and produced its figures without errors,
-so the harness cannot rot unnoticed.
+on either side (the server's log is read for ERROR lines too), so the harness
+cannot rot unnoticed.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def test_quick_benchmark_runs_every_scenario(tmp_path: Path) -> None:
     expected = {"A", "B", "C", "D", "E"} | (set() if tls_skipped else {"G"})
     assert expected <= scenarios, (scenarios, results["notes"])
     for row in rows:
-        assert row["errors"] == 0, row
+        assert row["errors"] == 0 and row["server_errors"] == 0, row
         if row["scenario"] in ("A", "B", "E", "G"):
             assert row["deliveries_per_s"], row
         if row["scenario"] == "C":
@@ -72,6 +73,7 @@ def test_quick_benchmark_runs_the_cluster_scenarios(tmp_path: Path) -> None:
         ("T", ("chattycat", "chattycat-redis"))) for k in kinds}, results["notes"]
     for row in results["runs"]:
         assert row["errors"] == 0 and row["undelivered"] == 0, row
+        assert row["server_errors"] == 0, row  # nothing the server logged as an error
         assert row["messages_per_s"] and row["deliveries_per_s"], row
         if row["server"].startswith("chattycat-redis"):
             assert row["redis_cpu_pct"] is not None, row  # Redis's CPU was read

@@ -576,6 +576,9 @@ class Transport:
             self._consume(sent)
             if sent < size:
                 return None  # the kernel buffer is full
+            # _consume may have replaced a list shared with write_frames' caller
+            # by its own copy: go on from that one, never from the caller's.
+            pending = self._pending
         return None
 
     def _queue(self, chunks: Sequence[bytes]) -> None:

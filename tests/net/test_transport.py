@@ -248,6 +248,25 @@ def test_writes_in_one_pass_leave_in_one_system_call(loop: EventLoop) -> None:
     listener.close()
 
 
+def test_a_shared_frame_list_longer_than_iov_max_leaves_once_in_order(loop: EventLoop) -> None:
+    # write_frames sends from the caller's list; past IOV_MAX buffers it goes
+    # in several calls, and no call may send a buffer an earlier one sent.
+    servers: list[Recorder] = []
+    listener, port = serve(loop, collect(servers, Recorder))
+    client = open_client(loop, port)
+    transport = client.transport
+    assert transport is not None
+    frames = [f"frame {i}\n".encode() for i in range(3 * 1024 + 17)]
+    expected = b"".join(frames)
+    loop.call_soon(transport.write_frames, frames)
+    served(servers, loop)
+    assert loop.run_until(lambda: len(servers[0].received) >= len(expected), timeout_s=5)
+    loop.run_until(lambda: False, timeout_s=0.05)  # anything sent twice would follow
+    assert bytes(servers[0].received) == expected
+    assert transport.get_write_buffer_size() == 0
+    listener.close()
+
+
 def test_close_flushes_pending_output(loop: EventLoop) -> None:
     servers: list[Recorder] = []
     listener, port = serve(loop, collect(servers, Recorder))
