@@ -183,6 +183,8 @@ class StreamFollower:
             self._last_event = last
             self._input(lambda state, now: state.resync(users, now))
             self._go_on()
+            if self._settling or self._events_again:
+                self.fetch_events()  # asked for while the snapshot was out: may be newer
 
         self._client.call(self._script("snapshot"), answered)
 

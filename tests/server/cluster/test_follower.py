@@ -200,3 +200,21 @@ def test_a_settle_goes_on_when_the_events_cannot_be_read() -> None:
     client.connected = False
     follower.when_read("9-0", lambda: went.append("b"))
     assert went == ["a", "b"]
+
+
+def test_a_settle_asked_for_while_a_snapshot_is_out_reads_on_after_it() -> None:
+    _cluster, node = ann_signed_in()
+    client = StubClient()
+    follower = follower_of(node, client)
+    follower.resync()
+    went: list[str] = []
+    follower.when_read("9-0", lambda: went.append("a"))
+    [(_args, snapshot_done)] = client.calls  # no event read while the snapshot is out
+    client.calls.clear()
+    snapshot_done([b"5-0", [[b"ann", b'{"n": "ann", "c": "#e06c75", "node": "n1"}',
+                             [b"lobby"]]], []])
+    assert went == []
+    [(args, done)] = client.calls  # the snapshot was older than the settle: read on
+    assert args[2] == "5-0"
+    done(_events("9-0"))
+    assert went == ["a"]
