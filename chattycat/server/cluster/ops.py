@@ -12,9 +12,10 @@ whole leaves it as an *op*, in the order the machine decided it:
 - :class:`Enter`, :class:`Leave`, :class:`SignOut`: membership changes of the
   node's own users, for every other node's rosters;
 - :class:`Fetch`: a history read (rooms' messages live in Redis streams);
-- :class:`Settle`: a read of the cluster's users and rooms (``who``,
-  ``rooms``), answered once the node has read the event stream as far as it
-  reached when the op ran, so that it shows whatever any node did before.
+- :class:`Settle`: a wait before a request that reads the cluster's users
+  and rooms (``hello``, ``join``, ``who``, ``rooms``), answered once the node
+  has read the event stream as far as it reached when the op ran, so that
+  the request sees whatever any node did before it.
 
 The wiring (:mod:`chattycat.server.redis_store`) runs them in that order and
 hands each answer back. What other nodes did comes in as a :data:`Remote`
@@ -167,8 +168,9 @@ class Settle:
 
     A node's replica of other nodes' users trails Redis by the events it has
     not read yet. A client who saw a user sign in (or join) on another node
-    and then asks this node who is there must see that user: whatever it saw
-    happened before this op ran, so its event is at or before that end.
+    and then asks this node who is there (or joins, or signs in) must see
+    that user: whatever it saw happened before this op ran, so its event is
+    at or before that end.
     """
 
     read: int
