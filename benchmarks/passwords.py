@@ -62,7 +62,7 @@ class CountingWorker(PasswordWorker):
 
 
 def serve(db: str, worker: type) -> tuple[EventLoop, ChatServer, threading.Thread, int]:
-    server_app.PasswordWorker = worker  # type: ignore[misc,assignment]
+    server_app.PasswordWorker = worker  # type: ignore[attr-defined,assignment]  # swap the class
     ready: queue.Queue[tuple[EventLoop, ChatServer, int]] = queue.Queue()
 
     def run() -> None:
@@ -115,8 +115,8 @@ def measure(db: str, worker: type, seconds: float, guessers: int) -> tuple[list[
             t.join(5)
         loop.call_soon_threadsafe(server.stop)
         thread.join(10)
-    inline = isinstance(server.passwords, InlineWorker)
-    return times, server.passwords.runs if inline else CountingWorker.runs
+    used = server.passwords
+    return times, used.runs if isinstance(used, InlineWorker) else CountingWorker.runs
 
 
 def main() -> None:
