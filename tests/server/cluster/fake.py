@@ -354,8 +354,10 @@ class Node:
 
     def _settle(self, op: Settle, at: int) -> Answer:
         def answer(machine: ClusterState, now: Now) -> list[Effect]:
-            if self.seen < at:
-                self.events()
+            # Only as far as the stream reached when the settle ran: on one
+            # connection, a read of anything later is answered after the ops
+            # that wrote it (this node's own claim among them).
+            self.events(at)
             return machine.settled(op.read, now)
 
         return answer
@@ -379,9 +381,11 @@ class Node:
         self.input(lambda m, now: m.room_messages(room, batch, now))
         return end - cursor
 
-    def events(self) -> int:
-        fresh = self.redis.events[self.seen:]
-        self.seen = len(self.redis.events)
+    def events(self, upto: int | None = None) -> int:
+        """Read the events not seen yet (up to the ``upto``-th)."""
+        end = len(self.redis.events) if upto is None else max(self.seen, upto)
+        fresh = self.redis.events[self.seen:end]
+        self.seen = end
         for event in fresh:
             self.input(lambda m, now, e=event: m.remote(e, now))
         return len(fresh)
