@@ -57,6 +57,10 @@ class StreamFollower:
         self._again: set[str] = set()
         # Settles waiting for the event stream to be read up to an event id.
         self._settling: list[tuple[tuple[int, int], Callable[[], None]]] = []
+        # Events read but not applied yet: the first waits for rooms' messages
+        # from before it (see _apply_events); no more are read meanwhile.
+        self._held: list[codec.Entry] = []
+        self._more = False  # the last read was full: read on after the held ones
 
     def arrived(self, room: str, seq: int, message: Message | None) -> None:
         """Message ``seq`` of ``room`` exists (``message`` if we have it): deliver in order."""
@@ -87,21 +91,52 @@ class StreamFollower:
         self._fetching[room] = seq
 
         def answered(reply: Any) -> None:
-            wanted = self._fetching.pop(room, seq)
-            again = room in self._again
-            self._again.discard(room)
             if isinstance(reply, Exception):
-                if again:  # asked for since: the link may be back already
-                    self._fetch_room(room, wanted)
-                return  # otherwise caught up on the next wake-up or reconnect
-            messages = [codec.decode_message(room, entry) for entry in reply]
-            self._input(lambda state, now: state.room_messages(room, messages, now))
-            now_at = self._machine.cursor(room)
-            if now_at is not None and (again or len(reply) == FETCH_COUNT or wanted > now_at):
-                self._fetch_room(room, max(wanted, now_at))  # not now_at + 1: no empty loop
+                self._room_read(room, seq, None, full=False)
+                return
+            messages, after = codec.decode_messages(room, reply)
+            full = len(reply) == FETCH_COUNT
+            applied = codec.event_order(self._last_event)
+            ready = next((i for i, mark in enumerate(after)
+                          if codec.event_order(mark) > applied), len(messages))
+            if ready == len(messages):
+                self._room_read(room, seq, messages, full=full)
+                return
+            # The rest is shown only after the events before it (its sender's
+            # sign-in, join or nick), and the room is read no further until then.
+            # What may go now does: an event can be waiting for it.
+            if ready:
+                self._deliver(room, messages[:ready])
+            rest = messages[ready:]
+            self.when_read(after[-1], lambda: self._room_read(room, seq, rest, full=full))
 
         self._client.call(["XRANGE", f"cc:room:{room}", f"(0-{cursor}", "+", "COUNT",
                            FETCH_COUNT], answered)
+
+    def _room_read(self, room: str, seq: int, messages: list[Message] | None, *,
+                   full: bool) -> None:
+        """A read of ``room`` is answered (None: it failed): deliver, and read on if owed."""
+        wanted = self._fetching.pop(room, seq)
+        again = room in self._again
+        self._again.discard(room)
+        if messages is None:
+            if again:  # asked for since: the link may be back already
+                self._fetch_room(room, wanted)
+            return  # otherwise caught up on the next wake-up or reconnect
+        self._deliver(room, messages)
+        now_at = self._machine.cursor(room)
+        if now_at is not None and (again or full or wanted > now_at):
+            self._fetch_room(room, max(wanted, now_at))  # not now_at + 1: no empty loop
+
+    def _shown(self, room: str) -> float:
+        """How far ``room`` is shown here (infinitely far if this node does not follow it)."""
+        cursor = self._machine.cursor(room)
+        return float("inf") if cursor is None else cursor
+
+    def _deliver(self, room: str, messages: list[Message]) -> None:
+        self._input(lambda state, now: state.room_messages(room, messages, now))
+        if self._held:
+            self._apply_events()
 
     def woken(self, channel: bytes, data: bytes) -> None:
         """A wake-up from ``cc:wake``: read what it points at."""
@@ -116,6 +151,8 @@ class StreamFollower:
         """Read the event stream after the last event seen (a timer calls it too)."""
         if self._events_busy:
             self._events_again = True
+            if self._held:
+                self._apply_events()  # a room it waits for may have been left since
             return
         if not self._client.connected:
             return
@@ -125,10 +162,10 @@ class StreamFollower:
 
     def when_read(self, event_id: str, then: Callable[[], None]) -> None:
         """Call ``then`` once the event stream is read up to ``event_id``."""
-        if _id(event_id) <= _id(self._last_event):
+        if codec.event_order(event_id) <= codec.event_order(self._last_event):
             then()
             return
-        self._settling.append((_id(event_id), then))
+        self._settling.append((codec.event_order(event_id), then))
         if self._client.connected:
             self.fetch_events()
         else:
@@ -141,30 +178,53 @@ class StreamFollower:
     def _go_on(self, *, all_: bool = False) -> None:
         if not self._settling:
             return
-        read = _id(self._last_event)
+        read = codec.event_order(self._last_event)
         ready = [then for at, then in self._settling if all_ or at <= read]
         self._settling = [] if all_ else [w for w in self._settling if w[0] > read]
         for then in ready:
             then()
 
     def _events_read(self, reply: Any) -> None:
-        self._events_busy = False
         if isinstance(reply, Exception):
+            self._events_busy = False
             self.release()
             return
         gap, entries = int(reply[0]), reply[1]
         if gap:
+            self._events_busy = False
             log.warning("cluster: this node fell behind the event stream; reading the "
                         "cluster afresh")
             self.resync()
             return
-        for entry in entries:
+        self._held, self._more = list(entries), len(entries) == FETCH_COUNT
+        self._apply_events()
+
+    def _apply_events(self) -> None:
+        """Apply the events read, in order, as far as they may go now.
+
+        An event about a user's rooms (a part, a sign-out, a nick) says where
+        those rooms stood when it happened. If this node follows one of them
+        and has not shown it that far, the event waits: the room is read up to
+        there first, so that members here see the user's last messages before
+        the user leaves or changes name, as on one server.
+        """
+        while self._held:
+            entry = self._held[0]
+            behind = [(room, seq) for room, seq in codec.event_marks(entry)
+                      if self._shown(room) < seq]
+            if behind:
+                self._go_on()
+                for room, seq in behind:
+                    self._fetch_room(room, seq)
+                return  # _deliver comes back here
+            del self._held[0]
             self._last_event = entry[0].decode()
             event = codec.decode_event(entry)
             if event is not None:
                 self._remote(event)
+        self._events_busy = False
         self._go_on()
-        if self._events_again or len(entries) == FETCH_COUNT:
+        if self._events_again or self._more:
             self.fetch_events()
 
     def _remote(self, event: Remote) -> None:
@@ -180,7 +240,7 @@ class StreamFollower:
                 self.release()
                 return
             last, users, _accounts = codec.decode_snapshot(reply)
-            self._last_event = last
+            self._last_event, self._held, self._more = last, [], False
             self._input(lambda state, now: state.resync(users, now))
             self._go_on()
             if self._settling or self._events_again:
@@ -193,9 +253,3 @@ class StreamFollower:
         self.fetch_events()
         for room in self._machine.cursors():
             self.read_on(room)
-
-
-def _id(event_id: str) -> tuple[int, int]:
-    """A stream entry id (``ms-n``) in the order Redis gives them."""
-    ms, _, n = event_id.partition("-")
-    return int(ms), int(n or 0)

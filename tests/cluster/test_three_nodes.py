@@ -25,6 +25,7 @@ LIVE_AFTER_TAKEOVER = 20
 TALK_INTERVAL_S = 0.001
 MAX_TALK = 5000
 ROSTER_ROUNDS = 20
+ORDER_ROUNDS = 20
 
 
 @pytest.fixture
@@ -321,18 +322,36 @@ def test_takeovers_across_nodes_under_traffic_get_welcome_then_history_then_live
         talking.join(5)
 
 
-def test_a_user_signed_in_on_one_node_is_soon_in_the_roster_asked_for_on_another(
+def test_a_user_signed_in_on_one_node_is_in_the_roster_asked_for_at_once_on_another(
         three: Cluster) -> None:
-    # A node answers `who` from its own view of the cluster, which the event
-    # stream brings up to date within a round trip or two (docs/scale-out.md):
-    # a roster asked for on another node lists a new user soon, if not at once.
-    # Members of the room on that node are told by `joined` when it does.
+    # A `who` settles first (docs/scale-out.md): the node answers once it has
+    # read the cluster's events as far as they went when it was asked, so a
+    # user welcomed on another node a moment before is in it.
     observer = three.nodes[1].user("observer")
     names = ["observer"]
     for i in range(ROSTER_ROUNDS):
         names.append(f"user{i:02d}")
-        three.nodes[(i % 2) * 2].user(names[-1])  # node 1 or node 3
-        observer.recv_until("joined", where=lambda f, name=names[-1]: f["name"] == name)
+        three.nodes[(i % 2) * 2].user(names[-1])  # node 1 or node 3; welcomed
         observer.send({"type": "who", "room": "lobby", "ref": i})
         roster = observer.recv_until("roster", where=lambda f, ref=i: f.get("ref") == ref)
         assert [m["name"] for m in roster["members"]] == sorted(names, key=str.lower), i
+
+
+def test_arrival_words_and_leaving_reach_other_nodes_in_the_order_they_happened(
+        three: Cluster) -> None:
+    # Membership comes through the event stream and messages through the room's
+    # stream; a member on another node must still see a user join before its
+    # first word and its last word before it leaves, as on one server.
+    observer = three.nodes[0].user("observer")
+    names = [f"quick{i:02d}" for i in range(ORDER_ROUNDS)]
+    for i, name in enumerate(names):
+        quick = three.nodes[1 + i % 2].user(name)
+        quick.say("lobby", "hello", id="h")
+        quick.recv_until("message", where=lambda f, name=name: f.get("from") == name)
+        quick.send({"type": "quit", "reason": "done"})
+        quick.expect_eof()
+    frames = observer.recv_all_until("parted", where=lambda f: f["name"] == names[-1])
+    for name in names:
+        seen = [f["type"] for f in frames
+                if f.get("name") == name or f.get("from") == name]
+        assert seen == ["joined", "message", "parted"], (name, seen)

@@ -44,10 +44,13 @@ __all__ = [
     "decode_claimed",
     "decode_event",
     "decode_message",
+    "decode_messages",
     "decode_page",
     "decode_snapshot",
     "decode_whispered",
     "enter_args",
+    "event_marks",
+    "event_order",
     "leave_args",
     "page_args",
     "publish_args",
@@ -134,9 +137,38 @@ def page_args(read: LoadHistory) -> list[Arg]:
 
 def decode_message(room: str, entry: Entry) -> Message:
     """A room stream's entry as the ``message`` frame it stores."""
-    f = _fields(entry[1])
-    return Message(room, seq_of(entry[0]), f["f"], f["c"], f["t"], float(f["ts"]),
+    return _message(room, entry[0], _fields(entry[1]))
+
+
+def _message(room: str, entry_id: Any, f: dict[str, str]) -> Message:
+    return Message(room, seq_of(entry_id), f["f"], f["c"], f["t"], float(f["ts"]),
                    f.get("i") or None, f.get("a") == "1")
+
+
+def decode_messages(room: str, entries: Sequence[Entry]) -> tuple[list[Message], list[str]]:
+    """Entries of a room's stream, and for each the last event id before it."""
+    messages, after = [], []
+    for entry in entries:
+        f = _fields(entry[1])
+        messages.append(_message(room, entry[0], f))
+        after.append(f.get("e", "0-0"))
+    return messages, after
+
+
+def event_marks(entry: Entry) -> list[tuple[str, int]]:
+    """Where an event's rooms stood when it happened: (room, seq) pairs."""
+    marks = []
+    for item in _fields(entry[1]).get("s", "").split(","):
+        room, _, seq = item.rpartition(":")
+        if room and seq.isdigit():
+            marks.append((room, int(seq)))
+    return marks
+
+
+def event_order(event_id: str) -> tuple[int, int]:
+    """A stream entry id (``ms-n``) in the order Redis gives them."""
+    ms, _, n = event_id.partition("-")
+    return int(ms), int(n or 0)
 
 
 def decode_page(read: LoadHistory, reply: Any) -> tuple[int, list[Message], bool]:

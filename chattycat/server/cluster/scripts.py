@@ -11,6 +11,7 @@ Keys (a chat is one Redis database):
 
 - ``cc:room:<room>``: the room's messages, a stream whose entry ids are
   ``0-<seq>`` (``XADD ... 0-*`` numbers them 1, 2, 3; trimming never resets it);
+  each keeps the id of the last event before it (``e``);
 - ``cc:ids:<session>:<room>``: the session's last message ids there (idempotence);
 - ``cc:wids:<session>``, ``cc:widn:<session>``: its last whisper ids;
 - ``cc:users``: who is signed in, on which node, with which session digest;
@@ -20,7 +21,9 @@ Keys (a chat is one Redis database):
 - ``cc:session:<user>``: the session kept for a name, parked with a time to live;
 - ``cc:accounts``: registered names;
 - ``cc:nodes`` and ``cc:node:<node>``: the nodes, each alive while its key lives;
-- ``cc:events``: the stream of membership changes and cross-node whispers;
+- ``cc:events``: the stream of membership changes and cross-node whispers; a
+  part, sign-out or nick keeps where the user's rooms stood then (``s``);
+- ``cc:events:last``: the id of the newest event (what a message keeps);
 - ``cc:wake``: a Pub/Sub channel that only wakes nodes up (``r<room> <seq>``
   for a new message, ``e`` for a new event); nothing is ever read from it
   that the streams do not also hold.
@@ -37,7 +40,8 @@ EVENTS_MAX = 100_000
 
 _COMMON = f"""
 local function event(fields)
-  redis.call('XADD', 'cc:events', 'MAXLEN', '~', {EVENTS_MAX}, '*', unpack(fields))
+  local id = redis.call('XADD', 'cc:events', 'MAXLEN', '~', {EVENTS_MAX}, '*', unpack(fields))
+  redis.call('SET', 'cc:events:last', id)
   redis.call('PUBLISH', 'cc:wake', 'e')
 end
 local function count_color(rooms, color, delta)
@@ -46,8 +50,20 @@ local function count_color(rooms, color, delta)
   end
   redis.call('HINCRBY', 'cc:colors', color, delta)
 end
+-- Where rooms stand now ('room:seq,...'): a node applies an event about a
+-- user (a part, a sign-out, a nick) only after it has shown those rooms'
+-- messages from before it, as one server would.
+local function tops(rooms)
+  local out = {{}}
+  for _, room in ipairs(rooms) do
+    local last = redis.call('XREVRANGE', 'cc:room:' .. room, '+', '-', 'COUNT', 1)
+    if #last > 0 then table.insert(out, room .. ':' .. string.sub(last[1][1], 3)) end
+  end
+  return table.concat(out, ',')
+end
 local function sign_out(key, u, reason, ts, ttl)
   local rooms = redis.call('SMEMBERS', 'cc:urooms:' .. key)
+  local after = tops(rooms)
   for _, room in ipairs(rooms) do
     redis.call('HINCRBY', 'cc:rcolors:' .. room, u.c, -1)
   end
@@ -55,7 +71,7 @@ local function sign_out(key, u, reason, ts, ttl)
   redis.call('DEL', 'cc:urooms:' .. key)
   redis.call('HDEL', 'cc:users', key)
   redis.call('SET', 'cc:session:' .. key, cjson.encode({{d=u.d, c=u.c, a=0, p=ts}}), 'PX', ttl)
-  event({{'k', 'out', 'node', u.node, 'key', key, 'r', reason}})
+  event({{'k', 'out', 'node', u.node, 'key', key, 'r', reason, 's', after}})
 end
 local function split(text)
   local out = {{}}
@@ -180,7 +196,8 @@ end
 u.n = name
 redis.call('HSET', 'cc:users', new, cjson.encode(u))
 redis.call('SET', 'cc:session:' .. new, cjson.encode({d=u.d, c=u.c, a=1, p=ts}))
-event({'k', 'nick', 'node', node, 'key', old, 'n', name, 'c', u.c})
+event({'k', 'nick', 'node', node, 'key', old, 'n', name, 'c', u.c,
+       's', tops(redis.call('SMEMBERS', 'cc:urooms:' .. new))})
 return {'ok'}
 """
 
@@ -200,7 +217,8 @@ local u = owned(ARGV[1], ARGV[3])
 if not u then return 0 end
 if redis.call('SREM', 'cc:urooms:' .. ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('HINCRBY', 'cc:rcolors:' .. ARGV[2], u.c, -1)
-event({'k', 'part', 'node', ARGV[3], 'key', ARGV[1], 'room', ARGV[2], 'r', ARGV[4]})
+event({'k', 'part', 'node', ARGV[3], 'key', ARGV[1], 'room', ARGV[2], 'r', ARGV[4],
+       's', tops({ARGV[2]})})
 return 1
 """
 
@@ -224,8 +242,11 @@ if id ~= '' then
     if #found > 0 then return {1, found[1][1], found[1][2]} end
   end
 end
+-- The event stream's end now: a node shows this message only after the
+-- events before it (its sender's sign-in, join or nick), as one server would.
+local e = redis.call('GET', 'cc:events:last') or '0-0'
 local sid = redis.call('XADD', stream, '0-*', 'f', ARGV[2], 'c', ARGV[3], 't', ARGV[4],
-                       'ts', ARGV[5], 'i', id, 'a', ARGV[7], 's', ARGV[8])
+                       'ts', ARGV[5], 'i', id, 'a', ARGV[7], 's', ARGV[8], 'e', e)
 local seq = string.sub(sid, 3)
 if id ~= '' then
   local window = tonumber(ARGV[9])

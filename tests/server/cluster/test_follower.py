@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chattycat.errors import RedisConnectionError
-from chattycat.protocol.messages import Hello, Join, Message
+from chattycat.protocol.messages import Hello, Join, Message, Parted
 from chattycat.server.cluster.ops import FOLLOW, Fetch
 from chattycat.server.redis_follow import FETCH_COUNT, StreamFollower
 from tests.server.cluster.fake import Cluster, Node
@@ -218,3 +218,80 @@ def test_a_settle_asked_for_while_a_snapshot_is_out_reads_on_after_it() -> None:
     assert args[2] == "5-0"
     done(_events("9-0"))
     assert went == ["a"]
+
+
+def test_a_message_is_shown_only_after_the_events_before_it() -> None:
+    """dan signs in on another node and speaks at once: ann sees him arrive first."""
+    cluster, node = ann_signed_in()
+    client = StubClient()
+    follower = follower_of(node, client)
+    message = cluster.redis.add("lobby", "dan", "hi")
+    follower.woken(b"cc:wake", b"rlobby 1")
+    [(_args, done)] = client.calls
+    client.calls.clear()
+    done([[b"0-1", [*_fields(message), b"e", b"7-0"]]])  # dan's sign-in is event 7-0
+    assert not node.frames(1, Message)
+    [(args, events_done)] = client.calls  # the events are read first
+    assert args[0] == "EVALSHA" and args[2] == "0-0"
+    follower.woken(b"cc:wake", b"rlobby 2")  # the room is read no further meanwhile
+    assert len(client.calls) == 1
+    client.calls.clear()
+    dan = [b"k", b"in", b"node", b"n2", b"key", b"dan", b"n", b"dan", b"c", b"#123456",
+           b"rooms", b"lobby"]
+    events_done([0, [[b"7-0", dan]]])
+    assert [type(f).__name__ for f in node.frames(1)][-2:] == ["Joined", "Message"]
+
+
+def _dan(kind: bytes, *fields: bytes) -> list[Any]:
+    return [b"k", kind, b"node", b"n2", b"key", b"dan", *fields]
+
+
+def _with_dan_in_the_lobby() -> tuple[Cluster, Node, StubClient, StreamFollower]:
+    """ann on this node, dan on n2 (read from the events); both in the lobby."""
+    cluster, node = ann_signed_in()
+    client = StubClient()
+    follower = follower_of(node, client)
+    follower.fetch_events()
+    [(_args, done)] = client.calls
+    client.calls.clear()
+    done([0, [[b"1-0", _dan(b"in", b"n", b"dan", b"c", b"#123456", b"rooms", b"lobby")]]])
+    assert node.machine.members("lobby") == ["ann", "dan"]
+    return cluster, node, client, follower
+
+
+def _shown(node: Node) -> list[str]:
+    return [f"{f.sender}: {f.text}" if isinstance(f, Message) else type(f).__name__
+            for f in node.frames(1) if isinstance(f, Message | Parted)]
+
+
+def test_a_part_waits_for_the_users_messages_from_before_it() -> None:
+    cluster, node, client, follower = _with_dan_in_the_lobby()
+    said = [cluster.redis.add("lobby", "dan", text) for text in ("one", "two")]
+    follower.fetch_events()  # the part's event is read before the room
+    [(_args, done)] = client.calls
+    client.calls.clear()
+    done([0, [[b"2-0", _dan(b"part", b"room", b"lobby", b"r", b"part", b"s", b"lobby:2")]]])
+    assert _shown(node) == [] and node.machine.members("lobby") == ["ann", "dan"]
+    [(args, room_done)] = client.calls  # so the room is read up to where it stood
+    assert args[:2] == ["XRANGE", "cc:room:lobby"]
+    client.calls.clear()
+    room_done([[f"0-{m.seq}".encode(), [*_fields(m), b"e", b"1-0"]] for m in said])
+    assert _shown(node) == ["dan: one", "dan: two", "Parted"]
+
+
+def test_a_read_past_a_waiting_part_shows_the_rest_after_it() -> None:
+    # The room's read also returns what was said after the part (it follows the
+    # part's event): what came before goes first, then the part, then the rest.
+    cluster, node, client, follower = _with_dan_in_the_lobby()
+    before = cluster.redis.add("lobby", "dan", "bye")
+    after = cluster.redis.add("lobby", "ann", "see you")
+    follower.fetch_events()
+    [(_args, done)] = client.calls
+    client.calls.clear()
+    done([0, [[b"2-0", _dan(b"part", b"room", b"lobby", b"r", b"part", b"s", b"lobby:1")]]])
+    [(_args, room_done)] = client.calls
+    client.calls.clear()
+    room_done([[b"0-1", [*_fields(before), b"e", b"1-0"]],
+               [b"0-2", [*_fields(after), b"e", b"2-0"]]])
+    assert _shown(node) == ["dan: bye", "Parted", "ann: see you"]
+    assert not [args for args, _done in client.calls if args[0] == "EVALSHA"]  # no re-read

@@ -158,6 +158,31 @@ def test_publish_numbers_one_to_n(n1: Node, r: redis.Redis) -> None:
     assert (first.seq, first.text, first.sender, first.ts) == (1, "#1", "ann", 1000.0)
 
 
+def test_a_message_keeps_the_last_event_before_it(n1: Node, r: redis.Redis) -> None:
+    n1.publish("before anyone")
+    n1.claim("ann", nd="d1")
+    n1.publish("after ann came")
+    [signed_in] = r.xrange("cc:events")
+    entries = [[sid, _flat(f)] for sid, f in r.xrange("cc:room:lobby")]
+    messages, after = codec.decode_messages("lobby", entries)
+    assert [m.text for m in messages] == ["before anyone", "after ann came"]
+    assert after == ["0-0", signed_in[0].decode()]
+
+
+def test_a_part_a_sign_out_and_a_nick_keep_where_the_rooms_stood(n1: Node,
+                                                                  r: redis.Redis) -> None:
+    n1.claim("ann", nd="d1", rooms=("lobby", "den"))
+    for _ in range(3):
+        n1.publish("in the lobby")
+    n1.publish("in the den", room="den")
+    n1.part("ann", "den")
+    n1.publish("later")
+    n1.rename("ann", "Anna")
+    n1.sign_out("anna")
+    marks = [codec.event_marks([eid, _flat(f)]) for eid, f in r.xrange("cc:events")]
+    assert marks == [[], [("den", 1)], [("lobby", 4)], [("lobby", 4)]]
+
+
 def test_eval_without_a_loaded_script_works_too(r: redis.Redis) -> None:
     rules = codec.Settings("n1", grace_s=1, session_ttl_s=60, window=10, whisper_window=10)
     op = Publish(1, Message("den", 1, "ann", RED, "hi", 1.0), "s1")
