@@ -624,13 +624,18 @@ def _sign_in_unheard(node: Node, conn: int, name: str) -> None:
     assert isinstance(node.frames(conn)[0], Welcome)
 
 
-def test_who_and_rooms_show_what_any_node_did_before_they_were_asked(lobby: Cluster) -> None:
-    n1, n2 = lobby["n1"], lobby["n2"]
+def _dan_in_the_den(n2: Node) -> None:
+    """dan signs in on n2 and joins the den; no other node has read any of it."""
     _sign_in_unheard(n2, 4, "dan")
     n2.receive(4, Join("den"))
     n2.settle_first()
     n2.send()
     n2.answer()
+
+
+def test_who_and_rooms_show_what_any_node_did_before_they_were_asked(lobby: Cluster) -> None:
+    n1, n2 = lobby["n1"], lobby["n2"]
+    _dan_in_the_den(n2)
     assert n1.machine.members("den") == []  # n1 has not read those events
     n1.receive(1, Who("den", ref="w"))
     n1.receive(1, Rooms(ref="r"))
@@ -643,11 +648,7 @@ def test_who_and_rooms_show_what_any_node_did_before_they_were_asked(lobby: Clus
 
 def test_a_join_and_a_welcome_show_who_came_before_on_another_node(lobby: Cluster) -> None:
     n1, n2 = lobby["n1"], lobby["n2"]
-    _sign_in_unheard(n2, 4, "dan")
-    n2.receive(4, Join("den"))
-    n2.settle_first()
-    n2.send()
-    n2.answer()  # dan is in den; n1 has read nothing of it
+    _dan_in_the_den(n2)
     n1.receive(1, Join("den"))
     n1.greet(5, Hello("eve"))
     lobby.settle()
