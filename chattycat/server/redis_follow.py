@@ -62,12 +62,15 @@ class StreamFollower:
         self._held: list[codec.Entry] = []
         self._more = False  # the last read was full: read on after the held ones
 
-    def arrived(self, room: str, seq: int, message: Message | None) -> None:
-        """Message ``seq`` of ``room`` exists (``message`` if we have it): deliver in order."""
+    def arrived(self, room: str, seq: int, message: Message | None,
+                after: str = "0-0") -> None:
+        """Message ``seq`` of ``room`` exists (``message`` if we have it, stored after
+        event ``after``): deliver in order."""
         cursor = self._machine.cursor(room)
         if cursor is None or seq <= cursor:
             return
-        if message is not None and seq == cursor + 1 and room not in self._fetching:
+        if (message is not None and seq == cursor + 1 and room not in self._fetching
+                and codec.event_order(after) <= codec.event_order(self._last_event)):
             self._input(lambda st, now: st.room_messages(room, [message], now))
             return
         self._fetch_room(room, seq)

@@ -327,7 +327,8 @@ class RedisStore:
                 return
             message = dataclasses.replace(op.message, seq=codec.seq_of(reply[1]))
             self._input(lambda state, now: state.published(op.token, message, False, now))
-            self._follow().arrived(room, message.seq, message)
+            after = _text(reply[2]) if len(reply) > 2 else "0-0"
+            self._follow().arrived(room, message.seq, message, after)
 
         return answered
 

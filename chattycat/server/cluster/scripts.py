@@ -257,7 +257,7 @@ if id ~= '' then
   redis.call('EXPIRE', ids, ARGV[10])
 end
 redis.call('PUBLISH', 'cc:wake', 'r' .. room .. ' ' .. seq)
-return {0, sid}
+return {0, sid, e}
 """
 
 # ARGV: session, whisper id, to key, node, from, color, text, ts, action, window, ttl s

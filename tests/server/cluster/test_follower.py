@@ -295,3 +295,23 @@ def test_a_read_past_a_waiting_part_shows_the_rest_after_it() -> None:
                [b"0-2", [*_fields(after), b"e", b"2-0"]]])
     assert _shown(node) == ["dan: bye", "Parted", "ann: see you"]
     assert not [args for args, _done in client.calls if args[0] == "EVALSHA"]  # no re-read
+
+
+def test_an_own_message_after_unread_events_waits_for_them_too() -> None:
+    # ann's say is numbered after carol's sign-in elsewhere: members here see
+    # carol arrive before ann's message, as one server would show it.
+    cluster, node = ann_signed_in()
+    client = StubClient()
+    follower = follower_of(node, client)
+    mine = cluster.redis.add("lobby", "ann", "hi all")
+    follower.arrived("lobby", 1, mine, "4-0")
+    assert not node.frames(1, Message)
+    assert client.xranges()  # read from the stream, where it waits for event 4-0
+
+
+def test_an_own_message_with_no_unread_event_before_it_goes_at_once() -> None:
+    cluster, node = ann_signed_in()
+    client = StubClient()
+    follower_of(node, client).arrived("lobby", 1, cluster.redis.add("lobby", "ann", "hi"),
+                                      "0-0")
+    assert [m.text for m in node.frames(1, Message)] == ["hi"] and not client.calls

@@ -151,7 +151,7 @@ def events(r: redis.Redis) -> list[Any]:
 
 def test_publish_numbers_one_to_n(n1: Node, r: redis.Redis) -> None:
     replies = [n1.publish(f"#{i}") for i in range(1, 6)]
-    assert [(int(dup), codec.seq_of(sid)) for dup, sid in replies] == \
+    assert [(int(dup), codec.seq_of(sid)) for dup, sid, _after in replies] == \
         [(0, i) for i in range(1, 6)]
     assert stream_seqs(r) == [1, 2, 3, 4, 5]
     first = stored(r)[0]
@@ -167,6 +167,7 @@ def test_a_message_keeps_the_last_event_before_it(n1: Node, r: redis.Redis) -> N
     messages, after = codec.decode_messages("lobby", entries)
     assert [m.text for m in messages] == ["before anyone", "after ann came"]
     assert after == ["0-0", signed_in[0].decode()]
+    assert n1.publish("and again")[2] == signed_in[0]  # the reply says it too
 
 
 def test_a_part_a_sign_out_and_a_nick_keep_where_the_rooms_stood(n1: Node,
@@ -233,9 +234,9 @@ def test_a_repeated_id_returns_the_original_and_stores_nothing(n1: Node, r: redi
 
 def test_the_same_id_from_another_session_is_new(n1: Node, r: redis.Redis) -> None:
     n1.publish("mine", "x", session="s1")
-    dup, sid = n1.publish("theirs", "x", session="s2")
+    dup, sid, _after = n1.publish("theirs", "x", session="s2")
     assert int(dup) == 0 and codec.seq_of(sid) == 2
-    dup, sid = n1.publish("in the den", "x", session="s1", room="den")
+    dup, sid, _after = n1.publish("in the den", "x", session="s1", room="den")
     assert int(dup) == 0 and codec.seq_of(sid) == 1  # the window is per room too
 
 
@@ -280,7 +281,7 @@ def test_a_repeated_id_whose_message_was_pruned_is_stored_again(n1: Node,
                                                                 r: redis.Redis) -> None:
     n1.publish("old", "x", ts=1.0)
     n1.call("prune", repr(50.0))
-    dup, sid = n1.publish("old", "x", ts=100.0)
+    dup, sid, _after = n1.publish("old", "x", ts=100.0)
     assert int(dup) == 0 and codec.seq_of(sid) == 2
 
 
