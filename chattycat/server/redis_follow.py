@@ -10,9 +10,11 @@ wake-up costs a delay and never a message. If the node fell so far behind
 that the events it needs were trimmed, it reads the cluster afresh (a
 snapshot) and the machine reconciles.
 
-It also keeps the requests waiting for a
-:class:`~chattycat.server.cluster.ops.Settle`: each goes on once the events
-it waits for are read, or at once if the event stream cannot be read.
+It also keeps the two kinds of stream in step: a request waiting for a
+:class:`~chattycat.server.cluster.ops.Settle` and a room's message stored
+after an event go on once the events before them are applied (or at once if
+the event stream cannot be read), and a part, sign-out or nick is applied
+only once the rooms it names are shown as far as they stood then.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ class StreamFollower:
         # Rooms to read once more when their read in flight is answered: it was
         # sent before a catch-up, so it may not have seen what the catch-up is for.
         self._again: set[str] = set()
-        # Settles waiting for the event stream to be read up to an event id.
+        # What waits for the event stream to be applied up to an event id: settles,
+        # and room messages stored after events not applied yet.
         self._settling: list[tuple[tuple[int, int], Callable[[], None]]] = []
         # Events read but not applied yet: the first waits for rooms' messages
         # from before it (see _apply_events); no more are read meanwhile.
@@ -175,7 +178,7 @@ class StreamFollower:
             self.release()
 
     def release(self) -> None:
-        """Let every waiting settle go on: the event stream cannot be read now."""
+        """Let everything waiting for the event stream go on: it cannot be read now."""
         self._go_on(all_=True)
 
     def _go_on(self, *, all_: bool = False) -> None:
