@@ -536,6 +536,19 @@ def test_remote_changes_reach_local_members_only(three: Cluster) -> None:
     assert not three["n3"].inbox  # n3 has nobody to tell
 
 
+def test_a_takeover_that_resumes_keeps_a_join_the_cluster_had_not_heard_of(
+        lobby: Cluster) -> None:
+    n1, n2 = lobby["n1"], lobby["n2"]
+    ann = n1.frames(1)[0]
+    n1.receive(1, Join("den"))
+    n1.settle_first()  # ann is in the den on n1; its Enter has not reached Redis
+    assert "den" not in lobby.redis.users["ann"].rooms
+    n2.greet(9, Hello("ann", session=ann.session, resume={"lobby": 0, "den": 0}))
+    lobby.settle()  # n1's late Enter is refused: ann is n2's now
+    assert lobby.redis.users["ann"].rooms == {"lobby", "den"}
+    assert sorted(n2.machine.members("den")) == ["ann"] == n1.machine.members("den")
+
+
 def test_an_older_sign_in_elsewhere_does_not_undo_a_takeover_here(three: Cluster) -> None:
     n1, n2 = three["n1"], three["n2"]
     n1.greet(1, Hello("ann"))
