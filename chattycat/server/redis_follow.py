@@ -73,7 +73,7 @@ class StreamFollower:
         if cursor is None or seq <= cursor:
             return
         if (message is not None and seq == cursor + 1 and room not in self._fetching
-                and codec.event_order(after) <= codec.event_order(self._last_event)):
+                and self._applied(after)):
             self._input(lambda st, now: st.room_messages(room, [message], now))
             return
         self._fetch_room(room, seq)
@@ -102,9 +102,8 @@ class StreamFollower:
                 return
             messages, after = codec.decode_messages(room, reply)
             full = len(reply) == FETCH_COUNT
-            applied = codec.event_order(self._last_event)
-            ready = next((i for i, mark in enumerate(after)
-                          if codec.event_order(mark) > applied), len(messages))
+            ready = next((i for i, mark in enumerate(after) if not self._applied(mark)),
+                         len(messages))
             if ready == len(messages):
                 self._room_read(room, seq, messages, full=full)
                 return
@@ -168,7 +167,7 @@ class StreamFollower:
 
     def when_read(self, event_id: str, then: Callable[[], None]) -> None:
         """Call ``then`` once the event stream is read up to ``event_id``."""
-        if codec.event_order(event_id) <= codec.event_order(self._last_event):
+        if self._applied(event_id):
             then()
             return
         self._settling.append((codec.event_order(event_id), then))
@@ -176,6 +175,12 @@ class StreamFollower:
             self.fetch_events()
         else:
             self.release()
+
+    def _applied(self, event_id: str) -> bool:
+        """Whether the events up to ``event_id`` are applied here (the usual case,
+        nothing newer, costs a string comparison)."""
+        return (event_id == self._last_event
+                or codec.event_order(event_id) <= codec.event_order(self._last_event))
 
     def release(self) -> None:
         """Let everything waiting for the event stream go on: it cannot be read now."""

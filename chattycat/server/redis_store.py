@@ -51,7 +51,7 @@ from chattycat.server.cluster.ops import (
     Settle,
     SignOut,
 )
-from chattycat.server.cluster.scripts import SCRIPTS
+from chattycat.server.cluster.scripts import LAST_EVENT, SCRIPTS
 from chattycat.server.cluster.state import ClusterState
 from chattycat.server.config import Clock, RedisSettings
 from chattycat.server.effects import (
@@ -292,7 +292,7 @@ class RedisStore:
         if isinstance(op, SendWhisper):
             return self._script("whisper", *codec.whisper_args(op, s)), self._whispered(op)
         if isinstance(op, Settle):
-            return ["XREVRANGE", "cc:events", "+", "-", "COUNT", 1], self._settle(op)
+            return ["GET", LAST_EVENT], self._settle(op)
         return self._membership(op)
 
     def _membership(self, op: Membership) -> tuple[list[Any], Handler]:
@@ -327,8 +327,7 @@ class RedisStore:
                 return
             message = dataclasses.replace(op.message, seq=codec.seq_of(reply[1]))
             self._input(lambda state, now: state.published(op.token, message, False, now))
-            after = _text(reply[2]) if len(reply) > 2 else "0-0"
-            self._follow().arrived(room, message.seq, message, after)
+            self._follow().arrived(room, message.seq, message, _text(reply[2]))
 
         return answered
 
@@ -388,10 +387,10 @@ class RedisStore:
             self._input(lambda state, now: state.settled(op.read, now))
 
         def answered(reply: Any) -> None:
-            if isinstance(reply, Exception) or not reply:
+            if isinstance(reply, Exception) or reply is None:
                 go_on()  # out of reach (the replica is the best there is), or no events
                 return
-            self._follow().when_read(_text(reply[0][0]), go_on)
+            self._follow().when_read(_text(reply), go_on)
 
         return answered
 

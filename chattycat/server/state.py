@@ -386,9 +386,14 @@ class ChatState(SignIn):
 
     def _await(self, conn: Connection, request: Request, read: Read, then: Then) -> None:
         """Ask the store for ``read``; ``then`` carries the request on with the answer."""
-        conn.waiting = read.read
-        self._awaited[read.read] = (conn.id, request, then)
+        self._wait(conn, request, read.read, then)
         self._ledger.read(read)
+
+    def _wait(self, conn: Connection, request: Request, token: int, then: Then) -> None:
+        """``conn`` waits for the answer to ``token`` (its later requests are parked);
+        ``then`` carries ``request`` on with it (see :meth:`loaded`)."""
+        conn.waiting = token
+        self._awaited[token] = (conn.id, request, then)
 
     def _resume(self, awaited: tuple[ConnId, Request, Then], messages: Sequence[Message],
                 truncated: bool, now: Now) -> None:

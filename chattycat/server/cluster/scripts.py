@@ -23,7 +23,8 @@ Keys (a chat is one Redis database):
 - ``cc:nodes`` and ``cc:node:<node>``: the nodes, each alive while its key lives;
 - ``cc:events``: the stream of membership changes and cross-node whispers; a
   part, sign-out or nick keeps where the user's rooms stood then (``s``);
-- ``cc:events:last``: the id of the newest event (what a message keeps);
+- ``cc:events:last``: the id of the newest event (what a message keeps, and how
+  far a settle waits);
 - ``cc:wake``: a Pub/Sub channel that only wakes nodes up (``r<room> <seq>``
   for a new message, ``e`` for a new event); nothing is ever read from it
   that the streams do not also hold.
@@ -33,10 +34,13 @@ Names and rooms are ``[A-Za-z0-9_-]``, so they are safe inside keys.
 
 from __future__ import annotations
 
-__all__ = ["EVENTS_MAX", "SCRIPTS"]
+__all__ = ["EVENTS_MAX", "LAST_EVENT", "SCRIPTS"]
 
 #: Events kept (approximately); a node that falls further behind resyncs.
 EVENTS_MAX = 100_000
+#: The id of the newest event, set with each (the scripts spell it out, as every
+#: key): what a message keeps, and where a settle waits until.
+LAST_EVENT = "cc:events:last"
 
 _COMMON = f"""
 local function event(fields)

@@ -377,8 +377,7 @@ class ClusterState(ClusterSignIn, ChatState):
         def go_on(c: Connection, u: User, _stored: Sequence[Message], _t: bool) -> None:
             then(c, u)
 
-        conn.waiting = token
-        self._awaited[token] = (conn.id, req, go_on)
+        self._wait(conn, req, token, go_on)
         self._ops.append(Settle(token))
 
     # -- other nodes' users -----------------------------------------------------------

@@ -322,16 +322,9 @@ class Node:
         has not read were written (they are read later), so that a test can keep
         those unread.
         """
-        waiting = len(self.answers)
-        ops = self.send()
+        ops = self.send(unheard=unheard)
         assert any(isinstance(op, Settle) for op in ops), ops
-        self.answer(waiting)
-        answers, self.answers = list(self.answers), deque()
-        for op, answer in zip(ops, answers, strict=True):
-            if unheard and isinstance(op, Settle):
-                self.input(lambda m, now, read=op.read: m.settled(read, now))
-            else:
-                self.input(answer)
+        self.answer()
 
     def disconnected(self, conn: ConnId) -> None:
         self.apply(self.machine.disconnected(conn, self.at()))
@@ -339,28 +332,32 @@ class Node:
     def input(self, step: Answer) -> None:
         self.apply(step(self.machine, self.at()))
 
-    def send(self) -> list[Op]:
-        """Run the machine's ops in Redis now; their answers wait in :attr:`answers`."""
+    def send(self, *, unheard: bool = False) -> list[Op]:
+        """Run the machine's ops in Redis now; their answers wait in :attr:`answers`.
+
+        A settle's answer reads this node's events first, as far as the stream
+        reached when it ran (``unheard``: none, see :meth:`settle_first`).
+        """
         work = self.machine.take_store_work()
         if work.batch is not None:  # accounts: committed at once
             self.apply(self.machine.committed(work.batch.id, self.at()))
         ops = self.machine.take_cluster_work()
         for op in ops:
             answer = self.redis.run(self.name, op)
-            if isinstance(op, Settle) and not self.redis.down:
-                answer = self._settle(op, len(self.redis.events))
+            if isinstance(op, Settle) and not self.redis.down and not unheard:
+                answer = self._events_first(answer, len(self.redis.events))
             self.answers.append(answer)
         return ops
 
-    def _settle(self, op: Settle, at: int) -> Answer:
-        def answer(machine: ClusterState, now: Now) -> list[Effect]:
+    def _events_first(self, answer: Answer, at: int) -> Answer:
+        def first(machine: ClusterState, now: Now) -> list[Effect]:
             # Only as far as the stream reached when the settle ran: on one
             # connection, a read of anything later is answered after the ops
             # that wrote it (this node's own claim among them).
             self.events(at)
-            return machine.settled(op.read, now)
+            return answer(machine, now)
 
-        return answer
+        return first
 
     def answer(self, count: int | None = None) -> int:
         done = 0

@@ -32,6 +32,12 @@ class StubClient:
     def call(self, args: list[Any], done: Callable[[Any], None]) -> None:
         self.calls.append((list(args), done))
 
+    def only_call(self) -> tuple[list[Any], Callable[[Any], None]]:
+        """The one call out (there must be exactly one), taken to be answered."""
+        [call] = self.calls
+        self.calls.clear()
+        return call
+
     def xranges(self) -> list[list[Any]]:
         return [args for args, _done in self.calls if args[0] == "XRANGE"]
 
@@ -122,8 +128,7 @@ def test_a_read_asked_for_while_one_is_out_is_made_after_it() -> None:
     client = StubClient()
     follower = follower_of(node, client)
     follower.woken(b"cc:wake", b"rlobby 1")
-    [(_args, failed)] = client.calls
-    client.calls.clear()
+    _args, failed = client.only_call()
     follower.catch_up()  # the link is back; the first read's failure comes after this
     assert not client.xranges()  # one read at a time per room
     failed(RedisConnectionError("the link dropped"))
@@ -140,8 +145,7 @@ def test_a_read_that_was_out_when_catching_up_is_made_again() -> None:
     client = StubClient()
     follower = follower_of(node, client)
     follower.woken(b"cc:wake", b"rlobby 1")
-    [(_args, done)] = client.calls
-    client.calls.clear()
+    _args, done = client.only_call()
     cluster.redis.add("lobby", "bob", "#2")  # its wake-up was lost with the link
     follower.catch_up()
     done([[b"0-1", _fields(cluster.redis.stored("lobby")[0])]])  # run before #2 was stored
@@ -175,8 +179,7 @@ def test_a_settle_goes_on_only_once_its_event_is_read() -> None:
     went: list[str] = []
     follower.when_read("7-0", lambda: went.append("a"))
     follower.when_read("7-1", lambda: went.append("b"))
-    [(_args, done)] = client.calls  # one read at a time; another is owed
-    client.calls.clear()
+    _args, done = client.only_call()  # one read at a time; another is owed
     done(_events("5-0"))
     assert went == []
     [(args, done)] = client.calls
@@ -209,8 +212,7 @@ def test_a_settle_asked_for_while_a_snapshot_is_out_reads_on_after_it() -> None:
     follower.resync()
     went: list[str] = []
     follower.when_read("9-0", lambda: went.append("a"))
-    [(_args, snapshot_done)] = client.calls  # no event read while the snapshot is out
-    client.calls.clear()
+    _args, snapshot_done = client.only_call()  # no event read while the snapshot is out
     snapshot_done([b"5-0", [[b"ann", b'{"n": "ann", "c": "#e06c75", "node": "n1"}',
                              [b"lobby"]]], []])
     assert went == []
@@ -227,8 +229,7 @@ def test_a_message_is_shown_only_after_the_events_before_it() -> None:
     follower = follower_of(node, client)
     message = cluster.redis.add("lobby", "dan", "hi")
     follower.woken(b"cc:wake", b"rlobby 1")
-    [(_args, done)] = client.calls
-    client.calls.clear()
+    _args, done = client.only_call()
     done([[b"0-1", [*_fields(message), b"e", b"7-0"]]])  # dan's sign-in is event 7-0
     assert not node.frames(1, Message)
     [(args, events_done)] = client.calls  # the events are read first
@@ -252,8 +253,7 @@ def _with_dan_in_the_lobby() -> tuple[Cluster, Node, StubClient, StreamFollower]
     client = StubClient()
     follower = follower_of(node, client)
     follower.fetch_events()
-    [(_args, done)] = client.calls
-    client.calls.clear()
+    _args, done = client.only_call()
     done([0, [[b"1-0", _dan(b"in", b"n", b"dan", b"c", b"#123456", b"rooms", b"lobby")]]])
     assert node.machine.members("lobby") == ["ann", "dan"]
     return cluster, node, client, follower
@@ -268,8 +268,7 @@ def test_a_part_waits_for_the_users_messages_from_before_it() -> None:
     cluster, node, client, follower = _with_dan_in_the_lobby()
     said = [cluster.redis.add("lobby", "dan", text) for text in ("one", "two")]
     follower.fetch_events()  # the part's event is read before the room
-    [(_args, done)] = client.calls
-    client.calls.clear()
+    _args, done = client.only_call()
     done([0, [[b"2-0", _dan(b"part", b"room", b"lobby", b"r", b"part", b"s", b"lobby:2")]]])
     assert _shown(node) == [] and node.machine.members("lobby") == ["ann", "dan"]
     [(args, room_done)] = client.calls  # so the room is read up to where it stood
@@ -286,11 +285,9 @@ def test_a_read_past_a_waiting_part_shows_the_rest_after_it() -> None:
     before = cluster.redis.add("lobby", "dan", "bye")
     after = cluster.redis.add("lobby", "ann", "see you")
     follower.fetch_events()
-    [(_args, done)] = client.calls
-    client.calls.clear()
+    _args, done = client.only_call()
     done([0, [[b"2-0", _dan(b"part", b"room", b"lobby", b"r", b"part", b"s", b"lobby:1")]]])
-    [(_args, room_done)] = client.calls
-    client.calls.clear()
+    _args, room_done = client.only_call()
     room_done([[b"0-1", [*_fields(before), b"e", b"1-0"]],
                [b"0-2", [*_fields(after), b"e", b"2-0"]]])
     assert _shown(node) == ["dan: bye", "Parted", "ann: see you"]
